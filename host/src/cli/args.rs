@@ -1,0 +1,224 @@
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Run machine-learning experiments on any compute target and remember every run.
+#[derive(Debug, Parser)]
+#[command(name = "xp", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// The project folder (default: the nearest folder with aml_config/, from here upwards).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+
+    /// Print only the script's output and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make a folder an xp project: aml_config/ with a local target and dependency files.
+    Init(InitArgs),
+    /// Short for `xp experiment submit`.
+    Submit(SubmitArgs),
+    /// Run scripts on compute targets.
+    Experiment {
+        #[command(subcommand)]
+        command: ExperimentCommand,
+    },
+    /// Attach, list, show and detach compute targets (aml_config/*.compute).
+    #[command(alias = "target")]
+    Computetarget {
+        #[command(subcommand)]
+        command: ComputeTargetCommand,
+    },
+    /// Create, list, show and delete run configurations (aml_config/*.runconfig).
+    #[command(alias = "runconfig")]
+    Runconfiguration {
+        #[command(subcommand)]
+        command: RunConfigCommand,
+    },
+    /// The run history: list runs, show one.
+    History {
+        #[command(subcommand)]
+        command: HistoryCommand,
+    },
+    /// Executor plugins found on the search path.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder (default: the current one).
+    pub dir: Option<PathBuf>,
+    /// Overwrite files xp writes that already exist.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExperimentCommand {
+    /// Run a script on the target of a run configuration, streaming its output.
+    Submit(SubmitArgs),
+    /// Build or check a target's environment ahead of a run.
+    Prepare(PrepareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The run configuration (aml_config/NAME.runconfig).
+    #[arg(
+        short = 'c',
+        long = "run-configuration",
+        default_value = "local",
+        value_name = "NAME"
+    )]
+    pub runconfig: String,
+    /// Run on this compute target instead of the run configuration's `Target`.
+    #[arg(short, long, value_name = "TARGET")]
+    pub target: Option<String>,
+    /// The script, relative to the project.
+    pub script: String,
+    /// Arguments for the script.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub arguments: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// The run configuration (aml_config/NAME.runconfig).
+    #[arg(
+        short = 'c',
+        long = "run-configuration",
+        default_value = "local",
+        value_name = "NAME"
+    )]
+    pub runconfig: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ComputeTargetCommand {
+    /// Attach a compute target of any type a plugin serves; writes NAME.compute and NAME.runconfig.
+    Attach(AttachArgs),
+    /// List the project's compute targets.
+    List(OutputArgs),
+    /// Show a compute target's settings.
+    Show {
+        name: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Remove a compute target (NAME.compute, and NAME.runconfig when it runs on it).
+    Detach { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The target type (local, docker, remote, ... or any type a plugin serves).
+    #[arg(value_name = "TYPE")]
+    pub target_type: String,
+    /// The target's name.
+    #[arg(long, short)]
+    pub name: String,
+    /// Host to reach (HOST[:PORT]), for remote types.
+    #[arg(long)]
+    pub address: Option<String>,
+    /// User name on the host, for remote types.
+    #[arg(long, short)]
+    pub username: Option<String>,
+    /// Base image, for Docker types.
+    #[arg(long = "base-image")]
+    pub base_image: Option<String>,
+    /// The interpreter to run scripts with.
+    #[arg(long = "python-location")]
+    pub python_location: Option<String>,
+    /// Any other setting, as the .compute file spells it (repeatable): --set key=value.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
+    /// Replace an existing target of the same name.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunConfigCommand {
+    /// Create NAME.runconfig for a target.
+    Create {
+        name: String,
+        /// The compute target it runs on.
+        #[arg(long, short)]
+        target: String,
+        /// Python or PySpark.
+        #[arg(long, default_value = "Python")]
+        framework: String,
+        /// Replace an existing run configuration.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the project's run configurations.
+    List(OutputArgs),
+    /// Show a run configuration.
+    Show {
+        name: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Delete a run configuration.
+    Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// List runs, newest first.
+    List(HistoryListArgs),
+    /// Show one run: status, times, arguments, metrics, artifacts.
+    Info {
+        /// Run id or run number.
+        run: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Show the newest run.
+    Last(OutputArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryListArgs {
+    /// Only runs with this status (Queued, Preparing, Running, Completed, Failed, Canceled).
+    #[arg(long, short)]
+    pub status: Option<String>,
+    /// Only runs on this compute target.
+    #[arg(long, short)]
+    pub target: Option<String>,
+    /// At most this many runs.
+    #[arg(long, short = 'n', default_value_t = 20)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Every plugin on the search path: version, target types, location, compatibility.
+    List(OutputArgs),
+}

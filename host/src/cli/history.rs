@@ -1,0 +1,137 @@
+use anyhow::bail;
+use xp_plugin_api::RunStatus;
+
+use super::args::{HistoryCommand, HistoryListArgs, OutputFormat};
+use super::output;
+use super::CommandContext;
+use crate::history::{format_duration, format_utc, now_ms, HistoryStore, ListFilter, RunRecord};
+
+pub fn run(context: &CommandContext, command: HistoryCommand) -> anyhow::Result<i32> {
+    let project = context.project()?;
+    let store = HistoryStore::open(&project.xp_dir())?;
+    match command {
+        HistoryCommand::List(args) => list(&store, args),
+        HistoryCommand::Info { run, output } => {
+            let record = store.get(&run)?;
+            show(&record, output.output);
+            Ok(0)
+        }
+        HistoryCommand::Last(output) => match store.latest()? {
+            Some(record) => {
+                show(&record, output.output);
+                Ok(0)
+            }
+            None => bail!(
+                "no runs in {} yet; submit one with `xp experiment submit`",
+                project.root().display()
+            ),
+        },
+    }
+}
+
+fn list(store: &HistoryStore, args: HistoryListArgs) -> anyhow::Result<i32> {
+    let status = match &args.status {
+        Some(text) => Some(RunStatus::parse(text).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--status {text}: expected one of {}",
+                RunStatus::ALL.map(|s| s.as_str()).join(", ")
+            )
+        })?),
+        None => None,
+    };
+    let records = store.list(&ListFilter {
+        status,
+        target: args.target,
+        limit: args.limit,
+        before: None,
+    })?;
+    match args.output.output {
+        OutputFormat::Json => output::print(&output::json(&records)),
+        OutputFormat::Table => {
+            let now = now_ms();
+            let rows = records
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.run_number.to_string(),
+                        r.run_id.clone(),
+                        r.status.to_string(),
+                        r.target.clone(),
+                        r.script.clone(),
+                        format_utc(r.created_ms),
+                        r.duration_ms(now).map(format_duration).unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            output::print(&output::table(
+                &[
+                    "#",
+                    "RUN ID",
+                    "STATUS",
+                    "TARGET",
+                    "SCRIPT",
+                    "CREATED (UTC)",
+                    "DURATION",
+                ],
+                rows,
+            ));
+        }
+    }
+    Ok(0)
+}
+
+fn show(record: &RunRecord, format: OutputFormat) {
+    let now = now_ms();
+    match format {
+        OutputFormat::Json => {
+            let mut json = serde_json::to_value(record).expect("plain data");
+            json["duration_ms"] = record.duration_ms(now).into();
+            output::print(&output::json(&json));
+        }
+        OutputFormat::Table => {
+            let optional_time = |ms: Option<i64>| ms.map(format_utc).unwrap_or_else(|| "-".into());
+            let mut rows = vec![
+                vec!["Run id".into(), record.run_id.clone()],
+                vec!["Run number".into(), record.run_number.to_string()],
+                vec!["Status".into(), record.status.to_string()],
+                vec!["Script".into(), record.script.clone()],
+                vec!["Arguments".into(), record.arguments.join(" ")],
+                vec!["Target".into(), record.target.clone()],
+                vec!["Run configuration".into(), record.runconfig.clone()],
+                vec!["Created (UTC)".into(), format_utc(record.created_ms)],
+                vec!["Started (UTC)".into(), optional_time(record.started_ms)],
+                vec!["Ended (UTC)".into(), optional_time(record.ended_ms)],
+                vec![
+                    "Duration".into(),
+                    record
+                        .duration_ms(now)
+                        .map(format_duration)
+                        .unwrap_or_default(),
+                ],
+                vec![
+                    "Exit code".into(),
+                    record
+                        .exit_code
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                ],
+            ];
+            if let Some(error) = &record.error {
+                rows.push(vec!["Error".into(), error.clone()]);
+            }
+            if let Some(commit) = &record.git_commit {
+                rows.push(vec!["Git commit".into(), commit.clone()]);
+            }
+            for (name, value) in &record.metrics {
+                rows.push(vec![
+                    format!("Metric {name}"),
+                    super::computetarget::display_value(value),
+                ]);
+            }
+            if !record.artifacts.is_empty() {
+                rows.push(vec!["Artifacts".into(), record.artifacts.join("\n")]);
+            }
+            output::print(&output::table(&["FIELD", "VALUE"], rows));
+        }
+    }
+}

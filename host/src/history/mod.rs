@@ -1,0 +1,13 @@
+//! The run history: an embedded SQLite database in the project's `.xp/` folder, with each
+//! run's log and artifacts in files beside it (`.xp/runs/<run id>/`).
+
+mod error;
+mod liveness;
+mod record;
+mod schema;
+mod store;
+
+pub use error::HistoryError;
+pub use liveness::{current_process_start, process_is_alive};
+pub use record::{format_duration, format_utc, now_ms, MetricPoint, RunRecord};
+pub use store::{HistoryStore, ListFilter, NewRun};

@@ -1,0 +1,176 @@
+//! The host's end of a plugin's event stream: echoes output live, keeps the run's log, and
+//! records status and metrics in the history while the run goes.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::sync::Mutex;
+
+use abi_stable::std_types::RStr;
+use xp_plugin_api::abi::{EventSink, LogStream};
+use xp_plugin_api::{RunStatus, METRIC_LINE_PREFIX};
+
+use crate::history::HistoryStore;
+
+/// Where a tracked run's events are recorded.
+pub struct Recorder<'a> {
+    pub store: &'a Mutex<HistoryStore>,
+    pub run_number: u64,
+}
+
+pub struct RunSink<'a> {
+    recorder: Option<Recorder<'a>>,
+    log_file: Mutex<Option<File>>,
+    metric_steps: Mutex<HashMap<String, u64>>,
+    last_status: Mutex<Option<RunStatus>>,
+    /// History writes that failed; reported once the run ends instead of interrupting it.
+    problems: Mutex<Vec<String>>,
+    echo: bool,
+    cancel_requested: fn() -> bool,
+}
+
+impl<'a> RunSink<'a> {
+    pub fn new(
+        recorder: Option<Recorder<'a>>,
+        log_file: Option<File>,
+        echo: bool,
+        cancel_requested: fn() -> bool,
+    ) -> Self {
+        RunSink {
+            recorder,
+            log_file: Mutex::new(log_file),
+            metric_steps: Mutex::new(HashMap::new()),
+            last_status: Mutex::new(None),
+            problems: Mutex::new(Vec::new()),
+            echo,
+            cancel_requested,
+        }
+    }
+
+    /// The last status the plugin reported.
+    pub fn last_status(&self) -> Option<RunStatus> {
+        *self.last_status.lock().expect("no panics while held")
+    }
+
+    pub fn take_problems(&self) -> Vec<String> {
+        std::mem::take(&mut *self.problems.lock().expect("no panics while held"))
+    }
+
+    fn problem(&self, what: String) {
+        self.problems
+            .lock()
+            .expect("no panics while held")
+            .push(what);
+    }
+
+    fn write_line(&self, stream: LogStream, line: &str) {
+        if self.echo {
+            // Output goes straight to the terminal: a closed pipe must not stop the run.
+            let _ = match stream {
+                LogStream::Stdout => writeln!(std::io::stdout().lock(), "{line}"),
+                LogStream::Stderr | LogStream::Info => writeln!(std::io::stderr().lock(), "{line}"),
+            };
+        }
+        if let Some(file) = self.log_file.lock().expect("no panics while held").as_mut() {
+            if let Err(error) = writeln!(file, "{line}") {
+                self.problem(format!("writing the run's log: {error}"));
+            }
+        }
+    }
+
+    fn record_metric(&self, name: &str, value: serde_json::Value) {
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
+        let step = {
+            let mut steps = self.metric_steps.lock().expect("no panics while held");
+            let next = steps.entry(name.to_owned()).or_insert(0);
+            let step = *next;
+            *next += 1;
+            step
+        };
+        let store = recorder.store.lock().expect("no panics while held");
+        if let Err(error) = store.add_metric(recorder.run_number, name, step, &value) {
+            self.problem(format!("recording metric {name}: {error}"));
+        }
+    }
+
+    /// A metric line from xp's Python helper: `{"name": ..., "value": ...}`.
+    fn metric_line(&self, json: &str) {
+        #[derive(serde::Deserialize)]
+        struct Metric {
+            name: String,
+            value: serde_json::Value,
+        }
+        match serde_json::from_str::<Metric>(json) {
+            Ok(metric) => self.record_metric(&metric.name, metric.value),
+            // Python writes NaN and Infinity, which JSON lacks: keep the text.
+            Err(_) => match json.split_once("\"value\": ") {
+                Some((head, value)) if head.contains("\"name\"") => {
+                    let name = head.split('"').nth(3).unwrap_or("metric").to_owned();
+                    self.record_metric(
+                        &name,
+                        serde_json::Value::String(value.trim_end_matches('}').trim().to_owned()),
+                    );
+                }
+                _ => self.write_line(LogStream::Stdout, json),
+            },
+        }
+    }
+}
+
+impl EventSink for RunSink<'_> {
+    fn log(&self, stream: LogStream, line: RStr<'_>) {
+        let line = line.as_str();
+        if stream == LogStream::Stdout {
+            if let Some(at) = line.find(METRIC_LINE_PREFIX) {
+                // Output printed without a newline before the metric stays in the log.
+                if at > 0 {
+                    self.write_line(stream, &line[..at]);
+                }
+                self.metric_line(&line[at + METRIC_LINE_PREFIX.len()..]);
+                return;
+            }
+        }
+        self.write_line(stream, line);
+    }
+
+    fn status(&self, status: RStr<'_>) {
+        let Some(status) = RunStatus::parse(status.as_str()) else {
+            self.problem(format!("the plugin reported an unknown status '{status}'"));
+            return;
+        };
+        // Final statuses are the host's to record, from the run's outcome.
+        if status.is_final() {
+            return;
+        }
+        *self.last_status.lock().expect("no panics while held") = Some(status);
+        if let Some(recorder) = &self.recorder {
+            let store = recorder.store.lock().expect("no panics while held");
+            if let Err(error) = store.set_status(recorder.run_number, status) {
+                self.problem(format!("recording status {status}: {error}"));
+            }
+        }
+    }
+
+    fn progress(&self, label: RStr<'_>, done: u64, total: u64) {
+        if self.echo {
+            let total = if total == 0 {
+                String::new()
+            } else {
+                format!("/{total}")
+            };
+            let _ = writeln!(std::io::stderr().lock(), "{label}: {done}{total}");
+        }
+    }
+
+    fn metric(&self, name: RStr<'_>, value_json: RStr<'_>) {
+        let value = serde_json::from_str(value_json.as_str())
+            .unwrap_or_else(|_| serde_json::Value::String(value_json.as_str().to_owned()));
+        self.record_metric(name.as_str(), value);
+    }
+
+    fn is_cancelled(&self) -> bool {
+        (self.cancel_requested)()
+    }
+}

@@ -1,0 +1,159 @@
+//! The `local` executor: runs the snapshot on this machine with the interpreter named by
+//! `pythonLocation` (or `spark-submit` for PySpark), in the snapshot folder.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use xp_plugin_api::{
+    AttachReply, AttachRequest, Events, Executor, PluginDescription, PluginFailure, PrepareReply,
+    PrepareRequest, RunOutcome, RunRequest, RunStatus, Target,
+};
+use xp_plugin_support::environment::{
+    local_shared_directory, script_environment, with_trailing_slash, DEFAULT_SHARED_DIRECTORY,
+};
+use xp_plugin_support::resolve::find_program;
+use xp_plugin_support::{outputs, process};
+
+#[derive(Default)]
+struct LocalExecutor;
+
+const DEFAULT_PYTHON: &str = "python3";
+
+/// The interpreter of a target. Workbench projects say `python`, which many systems no longer
+/// have: fall back to `python3` then, and say so.
+fn interpreter(target: &Target, events: Option<&Events<'_>>) -> Result<PathBuf, PluginFailure> {
+    let configured = target
+        .setting_str("pythonLocation")
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or(DEFAULT_PYTHON);
+    if let Some(found) = find_program(configured) {
+        return Ok(found);
+    }
+    if configured == "python" {
+        if let Some(found) = find_program(DEFAULT_PYTHON) {
+            if let Some(events) = events {
+                events.info(&format!(
+                    "note: pythonLocation 'python' is not on PATH; using {}",
+                    found.display()
+                ));
+            }
+            return Ok(found);
+        }
+    }
+    Err(PluginFailure::new(format!(
+        "pythonLocation '{configured}' was not found{}; set pythonLocation in aml_config/{}.compute to an installed interpreter, e.g. python3 or /usr/bin/python3",
+        if configured.contains('/') { " (no such executable file)" } else { " on PATH" },
+        target.name
+    )))
+}
+
+fn spark_submit(target: &Target) -> Result<PathBuf, PluginFailure> {
+    let configured = target
+        .setting_str("sparkSubmitLocation")
+        .unwrap_or("spark-submit");
+    find_program(configured).ok_or_else(|| {
+        PluginFailure::new(format!(
+            "Framework PySpark needs spark-submit, and '{configured}' was not found; install Spark (e.g. `pip install pyspark`) or set sparkSubmitLocation in aml_config/{}.compute",
+            target.name
+        ))
+    })
+}
+
+impl Executor for LocalExecutor {
+    fn describe(&self) -> PluginDescription {
+        PluginDescription {
+            name: "local".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            api_version: xp_plugin_api::API_VERSION.into(),
+            target_types: vec!["local".into()],
+        }
+    }
+
+    fn attach(
+        &self,
+        request: AttachRequest,
+        _events: &Events<'_>,
+    ) -> Result<AttachReply, PluginFailure> {
+        let mut settings = request.target.settings.clone();
+        settings
+            .entry("pythonLocation")
+            .or_insert_with(|| DEFAULT_PYTHON.into());
+        settings
+            .entry("nativeSharedDirectory")
+            .or_insert_with(|| DEFAULT_SHARED_DIRECTORY.into());
+        let target = Target {
+            settings: settings.clone(),
+            ..request.target
+        };
+        let python = interpreter(&target, None)?;
+        Ok(AttachReply {
+            settings,
+            runconfig: Default::default(),
+            messages: vec![format!("Scripts will run with {}", python.display())],
+        })
+    }
+
+    fn prepare(
+        &self,
+        request: PrepareRequest,
+        _events: &Events<'_>,
+    ) -> Result<PrepareReply, PluginFailure> {
+        let python = interpreter(&request.target, None)?;
+        let mut messages = vec![format!(
+            "The local target uses {} as it is; nothing to build.",
+            python.display()
+        )];
+        if request.framework == "PySpark" {
+            messages.push(format!(
+                "spark-submit: {}",
+                spark_submit(&request.target)?.display()
+            ));
+        }
+        Ok(PrepareReply {
+            cached: true,
+            messages,
+        })
+    }
+
+    fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
+        events.status(RunStatus::Preparing);
+        let program = if request.framework == "PySpark" {
+            spark_submit(&request.target)?
+        } else {
+            interpreter(&request.target, Some(events))?
+        };
+        let shared = local_shared_directory(&request);
+        std::fs::create_dir_all(&shared).map_err(|e| {
+            PluginFailure::new(format!(
+                "creating the shared directory {} (nativeSharedDirectory): {e}",
+                shared.display()
+            ))
+        })?;
+        let environment = script_environment(
+            &request,
+            &request.support_dir.to_string_lossy(),
+            std::env::var("PYTHONPATH").ok().as_deref(),
+            Some(&with_trailing_slash(&shared)),
+        );
+        let mut command = Command::new(&program);
+        command
+            .args(&request.arguments)
+            .current_dir(&request.snapshot_dir)
+            .envs(&environment);
+        events.status(RunStatus::Running);
+        let outcome = process::run_streaming(command, &format!("{}", program.display()), events)?;
+        outputs::collect(
+            &request.snapshot_dir.join("outputs"),
+            &request.artifacts_dir,
+        )
+        .map_err(|e| {
+            PluginFailure::new(format!(
+                "collecting outputs/ into {}: {e}",
+                request.artifacts_dir.display()
+            ))
+        })?;
+        Ok(outcome)
+    }
+}
+
+xp_plugin_api::export_plugin!(LocalExecutor);

@@ -1,0 +1,8 @@
+//! Code the in-tree executor plugins share, linked statically into each: running a process
+//! with live output and cancellation, collecting `outputs/`, and the environment every script
+//! gets (xp's Python helpers, the shared directory).
+
+pub mod environment;
+pub mod outputs;
+pub mod process;
+pub mod resolve;
