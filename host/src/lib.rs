@@ -10,3 +10,4 @@ pub mod paths;
 pub mod plugins;
 pub mod project;
 pub mod run;
+pub mod timing;

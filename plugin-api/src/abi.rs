@@ -99,10 +99,7 @@ mod tests {
     #[test]
     fn export_macro_uses_the_symbol_name_abi_stable_looks_up() {
         let macro_source = include_str!("lib.rs");
-        let expected = format!(
-            "#[export_name = \"{}\"]",
-            abi_stable::library::ROOT_MODULE_LOADER_NAME
-        );
+        let expected = format!("#[export_name = \"{}\"]", abi_stable::library::ROOT_MODULE_LOADER_NAME);
         assert!(
             macro_source.contains(&expected),
             "export_plugin! must export {}",

@@ -39,16 +39,14 @@ impl<'a> Events<'a> {
     }
 
     pub fn progress(&self, label: &str, done: u64, total: Option<u64>) {
-        self.sink
-            .progress(RStr::from_str(label), done, total.unwrap_or(0));
+        self.sink.progress(RStr::from_str(label), done, total.unwrap_or(0));
     }
 
     /// Reports a metric the plugin read from the script through a channel of its own.
     /// (Metrics printed by xp's Python helpers on stdout are picked up by the host.)
     pub fn metric(&self, name: &str, value: &serde_json::Value) {
         let json = value.to_string();
-        self.sink
-            .metric(RStr::from_str(name), RStr::from_str(&json));
+        self.sink.metric(RStr::from_str(name), RStr::from_str(&json));
     }
 
     /// Whether the host asked to stop. Poll it and end what you started when it turns true.

@@ -44,11 +44,7 @@ pub trait Executor: Send + Sync + 'static {
     fn describe(&self) -> PluginDescription;
 
     /// Checks and completes the settings of a new target. The default accepts them as given.
-    fn attach(
-        &self,
-        request: AttachRequest,
-        _events: &Events<'_>,
-    ) -> Result<AttachReply, PluginFailure> {
+    fn attach(&self, request: AttachRequest, _events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
         Ok(AttachReply {
             settings: request.target.settings,
             ..AttachReply::default()
@@ -56,11 +52,7 @@ pub trait Executor: Send + Sync + 'static {
     }
 
     /// Builds or checks the environment of a target. The default has nothing to prepare.
-    fn prepare(
-        &self,
-        _request: PrepareRequest,
-        _events: &Events<'_>,
-    ) -> Result<PrepareReply, PluginFailure> {
+    fn prepare(&self, _request: PrepareRequest, _events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
         Ok(PrepareReply {
             cached: true,
             messages: Vec::new(),
@@ -100,19 +92,11 @@ where
     Reply: Serialize,
 {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let request: Req = serde_json::from_str(request.as_str()).map_err(|e| {
-            error(
-                "request",
-                format!("the plugin could not read the host's request: {e}"),
-            )
-        })?;
+        let request: Req = serde_json::from_str(request.as_str())
+            .map_err(|e| error("request", format!("the plugin could not read the host's request: {e}")))?;
         let reply = call(request).map_err(|failure| error("failed", failure.0))?;
-        serde_json::to_string(&reply).map_err(|e| {
-            error(
-                "failed",
-                format!("the plugin could not encode its reply: {e}"),
-            )
-        })
+        serde_json::to_string(&reply)
+            .map_err(|e| error("failed", format!("the plugin could not encode its reply: {e}")))
     }));
     match outcome {
         Ok(Ok(json)) => RResult::ROk(RString::from(json)),
@@ -130,9 +114,7 @@ pub fn attach_entry(
     request: RStr<'_>,
     sink: SinkRef<'_>,
 ) -> RResult<RString, PluginError> {
-    guarded(request, |request| {
-        executor().attach(request, &Events::new(sink))
-    })
+    guarded(request, |request| executor().attach(request, &Events::new(sink)))
 }
 
 pub fn prepare_entry(
@@ -140,9 +122,7 @@ pub fn prepare_entry(
     request: RStr<'_>,
     sink: SinkRef<'_>,
 ) -> RResult<RString, PluginError> {
-    guarded(request, |request| {
-        executor().prepare(request, &Events::new(sink))
-    })
+    guarded(request, |request| executor().prepare(request, &Events::new(sink)))
 }
 
 pub fn run_entry(
@@ -150,7 +130,5 @@ pub fn run_entry(
     request: RStr<'_>,
     sink: SinkRef<'_>,
 ) -> RResult<RString, PluginError> {
-    guarded(request, |request| {
-        executor().run(request, &Events::new(sink))
-    })
+    guarded(request, |request| executor().run(request, &Events::new(sink)))
 }

@@ -57,8 +57,7 @@ macro_rules! export_plugin {
                 &**CELL.get_or_init(|| ::std::boxed::Box::new($make))
             }
 
-            extern "C" fn describe(
-            ) -> __as::std_types::RResult<__as::std_types::RString, $crate::abi::PluginError> {
+            extern "C" fn describe() -> __as::std_types::RResult<__as::std_types::RString, $crate::abi::PluginError> {
                 $crate::__private::describe_entry(executor)
             }
             extern "C" fn attach(

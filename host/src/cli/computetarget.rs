@@ -25,17 +25,12 @@ pub fn run(context: &CommandContext, command: ComputeTargetCommand) -> anyhow::R
                 records.push(serde_json::json!({"name": name, "type": kind, "file": project.compute_path(&name), "error": (!problem.is_empty()).then_some(problem)}));
             }
             match format.output {
-                OutputFormat::Table => {
-                    output::print(&output::table(&["NAME", "TYPE", "PROBLEM"], rows))
-                }
+                OutputFormat::Table => output::print(&output::table(&["NAME", "TYPE", "PROBLEM"], rows)),
                 OutputFormat::Json => output::print(&output::json(&records)),
             }
             Ok(0)
         }
-        ComputeTargetCommand::Show {
-            name,
-            output: format,
-        } => {
+        ComputeTargetCommand::Show { name, output: format } => {
             let target = project.load_target(&name)?;
             match format.output {
                 OutputFormat::Table => {
@@ -55,8 +50,7 @@ pub fn run(context: &CommandContext, command: ComputeTargetCommand) -> anyhow::R
         }
         ComputeTargetCommand::Detach { name } => {
             let target = project.load_target(&name)?;
-            std::fs::remove_file(&target.path)
-                .with_context(|| format!("removing {}", target.path.display()))?;
+            std::fs::remove_file(&target.path).with_context(|| format!("removing {}", target.path.display()))?;
             let mut removed = vec![target.path.display().to_string()];
             if let Ok(runconfig) = project.load_runconfig(&name) {
                 if runconfig.target.as_deref() == Some(name.as_str()) {
@@ -163,11 +157,8 @@ fn attach(context: &CommandContext, project: &Project, args: AttachArgs) -> anyh
         )
     })?;
 
-    std::fs::write(
-        &compute_path,
-        compute_file_text(&target_type, &reply.settings),
-    )
-    .with_context(|| format!("writing {}", compute_path.display()))?;
+    std::fs::write(&compute_path, compute_file_text(&target_type, &reply.settings))
+        .with_context(|| format!("writing {}", compute_path.display()))?;
     let runconfig_path = project.runconfig_path(&args.name);
     let mut written = vec![compute_path.display().to_string()];
     if !runconfig_path.exists() || args.force {
@@ -178,28 +169,17 @@ fn attach(context: &CommandContext, project: &Project, args: AttachArgs) -> anyh
             .unwrap_or(false);
         let mut text = templates::runconfig(&args.name, prepare);
         if let Some(Value::String(framework)) = reply.runconfig.get("Framework") {
-            text = text.replace(
-                "Framework: \"Python\"",
-                &format!("Framework: \"{framework}\""),
-            );
+            text = text.replace("Framework: \"Python\"", &format!("Framework: \"{framework}\""));
         }
-        std::fs::write(&runconfig_path, text)
-            .with_context(|| format!("writing {}", runconfig_path.display()))?;
+        std::fs::write(&runconfig_path, text).with_context(|| format!("writing {}", runconfig_path.display()))?;
         written.push(runconfig_path.display().to_string());
     }
     for message in &reply.messages {
         eprintln!("{message}");
     }
     if !context.quiet {
-        eprintln!(
-            "Attached '{}' ({target_type}): wrote {}",
-            args.name,
-            written.join(", ")
-        );
-        eprintln!(
-            "Run on it with: xp experiment submit -c {} SCRIPT [ARGS...]",
-            args.name
-        );
+        eprintln!("Attached '{}' ({target_type}): wrote {}", args.name, written.join(", "));
+        eprintln!("Run on it with: xp experiment submit -c {} SCRIPT [ARGS...]", args.name);
     }
     Ok(0)
 }
@@ -210,19 +190,10 @@ mod tests {
 
     #[test]
     fn settings_keep_their_yaml_types() {
-        assert_eq!(
-            parse_setting("sharedVolumes=true").unwrap().1,
-            Value::Bool(true)
-        );
+        assert_eq!(parse_setting("sharedVolumes=true").unwrap().1, Value::Bool(true));
         assert_eq!(parse_setting("port=22").unwrap().1, serde_json::json!(22));
-        assert_eq!(
-            parse_setting("image=a:b").unwrap().1,
-            Value::String("a:b".into())
-        );
-        assert_eq!(
-            parse_setting("empty=").unwrap().1,
-            Value::String(String::new())
-        );
+        assert_eq!(parse_setting("image=a:b").unwrap().1, Value::String("a:b".into()));
+        assert_eq!(parse_setting("empty=").unwrap().1, Value::String(String::new()));
         assert!(parse_setting("novalue").is_err());
     }
 
@@ -234,9 +205,7 @@ mod tests {
         let text = compute_file_text("docker", &settings);
         let body: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(body[0], "type: docker");
-        let back =
-            crate::project::ComputeTarget::parse("d", std::path::Path::new("d.compute"), &text)
-                .unwrap();
+        let back = crate::project::ComputeTarget::parse("d", std::path::Path::new("d.compute"), &text).unwrap();
         assert_eq!(back.settings["sharedVolumes"], Value::Bool(true));
     }
 }

@@ -64,15 +64,7 @@ fn list(store: &HistoryStore, args: HistoryListArgs) -> anyhow::Result<i32> {
                 })
                 .collect();
             output::print(&output::table(
-                &[
-                    "#",
-                    "RUN ID",
-                    "STATUS",
-                    "TARGET",
-                    "SCRIPT",
-                    "CREATED (UTC)",
-                    "DURATION",
-                ],
+                &["#", "RUN ID", "STATUS", "TARGET", "SCRIPT", "CREATED (UTC)", "DURATION"],
                 rows,
             ));
         }
@@ -103,17 +95,11 @@ fn show(record: &RunRecord, format: OutputFormat) {
                 vec!["Ended (UTC)".into(), optional_time(record.ended_ms)],
                 vec![
                     "Duration".into(),
-                    record
-                        .duration_ms(now)
-                        .map(format_duration)
-                        .unwrap_or_default(),
+                    record.duration_ms(now).map(format_duration).unwrap_or_default(),
                 ],
                 vec![
                     "Exit code".into(),
-                    record
-                        .exit_code
-                        .map(|c| c.to_string())
-                        .unwrap_or_else(|| "-".into()),
+                    record.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
                 ],
             ];
             if let Some(error) = &record.error {

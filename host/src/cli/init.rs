@@ -6,12 +6,7 @@ use super::args::InitArgs;
 use super::CommandContext;
 use crate::project::{templates, CONFIG_DIR};
 
-fn write_new(
-    path: &Path,
-    text: &str,
-    force: bool,
-    written: &mut Vec<String>,
-) -> anyhow::Result<()> {
+fn write_new(path: &Path, text: &str, force: bool, written: &mut Vec<String>) -> anyhow::Result<()> {
     if path.exists() && !force {
         return Ok(());
     }
@@ -68,8 +63,7 @@ pub fn run(context: &CommandContext, args: InitArgs) -> anyhow::Result<i32> {
             "{existing}{separator}# xp's run history, logs and artifacts\n{}\n",
             templates::GITIGNORE_ENTRY
         );
-        std::fs::write(&gitignore, text)
-            .with_context(|| format!("writing {}", gitignore.display()))?;
+        std::fs::write(&gitignore, text).with_context(|| format!("writing {}", gitignore.display()))?;
         written.push(gitignore.display().to_string());
     }
     if !context.quiet {

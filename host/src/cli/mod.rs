@@ -37,6 +37,7 @@ impl CommandContext {
 
 /// Parses the command line, runs the command, prints any error, and returns the exit code.
 pub fn main() -> i32 {
+    crate::timing::init();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -40,7 +40,10 @@ pub fn run(context: &CommandContext, command: RunConfigCommand) -> anyhow::Resul
             project.load_target(&target)?;
             let path = project.runconfig_path(&name);
             if path.exists() && !force {
-                bail!("run configuration '{name}' already exists ({}); delete it first or pass --force", path.display());
+                bail!(
+                    "run configuration '{name}' already exists ({}); delete it first or pass --force",
+                    path.display()
+                );
             }
             let text = templates::runconfig(&target, false)
                 .replace(
@@ -69,29 +72,18 @@ pub fn run(context: &CommandContext, command: RunConfigCommand) -> anyhow::Resul
                         records.push(to_json(&config));
                     }
                     Err(error) => {
-                        rows.push(vec![
-                            name.clone(),
-                            String::new(),
-                            String::new(),
-                            error.to_string(),
-                        ]);
+                        rows.push(vec![name.clone(), String::new(), String::new(), error.to_string()]);
                         records.push(serde_json::json!({"name": name, "error": error.to_string()}));
                     }
                 }
             }
             match format.output {
-                OutputFormat::Table => output::print(&output::table(
-                    &["NAME", "TARGET", "FRAMEWORK", "PROBLEM"],
-                    rows,
-                )),
+                OutputFormat::Table => output::print(&output::table(&["NAME", "TARGET", "FRAMEWORK", "PROBLEM"], rows)),
                 OutputFormat::Json => output::print(&output::json(&records)),
             }
             Ok(0)
         }
-        RunConfigCommand::Show {
-            name,
-            output: format,
-        } => {
+        RunConfigCommand::Show { name, output: format } => {
             let config = project.load_runconfig(&name)?;
             let json = to_json(&config);
             match format.output {
@@ -100,9 +92,7 @@ pub fn run(context: &CommandContext, command: RunConfigCommand) -> anyhow::Resul
                         .as_object()
                         .expect("an object")
                         .iter()
-                        .map(|(key, value)| {
-                            vec![key.clone(), super::computetarget::display_value(value)]
-                        })
+                        .map(|(key, value)| vec![key.clone(), super::computetarget::display_value(value)])
                         .collect();
                     output::print(&output::table(&["KEY", "VALUE"], rows));
                 }

@@ -17,11 +17,7 @@ pub enum HistoryError {
     },
 
     #[error("run history {} was written by a newer xp (schema {found}, this xp reads up to {supported}); update xp", path.display())]
-    NewerSchema {
-        path: PathBuf,
-        found: i64,
-        supported: i64,
-    },
+    NewerSchema { path: PathBuf, found: i64, supported: i64 },
 
     #[error("no run '{0}' in this project's history; `xp history list` shows the runs")]
     NoSuchRun(String),

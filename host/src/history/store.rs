@@ -82,14 +82,11 @@ impl HistoryStore {
             source,
         };
         let mut conn = Connection::open(&path).map_err(db_error)?;
-        conn.busy_timeout(Duration::from_secs(30))
-            .map_err(db_error)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(db_error)?;
         // WAL lets readers go on while a run writes; NORMAL sync is safe with WAL (a power
         // cut may lose the last commits, never corrupt the file).
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
-        )
-        .map_err(db_error)?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+            .map_err(db_error)?;
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .map_err(db_error)?;
@@ -214,9 +211,7 @@ impl HistoryStore {
             .conn
             .query_row("SELECT MAX(run_number) FROM runs", [], |row| row.get(0))
             .map_err(|e| self.db_error(e))?;
-        newest
-            .map(|number| self.get(&number.to_string()))
-            .transpose()
+        newest.map(|number| self.get(&number.to_string())).transpose()
     }
 
     /// Runs newest first.
@@ -251,18 +246,11 @@ impl HistoryStore {
             .map_err(|e| self.db_error(e))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.db_error(e))?;
-        records
-            .into_iter()
-            .map(|record| self.reconcile(record))
-            .collect()
+        records.into_iter().map(|record| self.reconcile(record)).collect()
     }
 
     /// Every point of a run's metrics, by name then step.
-    pub fn metrics(
-        &self,
-        run_number: u64,
-        name: Option<&str>,
-    ) -> Result<Vec<MetricPoint>, HistoryError> {
+    pub fn metrics(&self, run_number: u64, name: Option<&str>) -> Result<Vec<MetricPoint>, HistoryError> {
         let mut statement = self
             .conn
             .prepare_cached(
@@ -274,8 +262,7 @@ impl HistoryStore {
                 Ok(MetricPoint {
                     name: row.get(0)?,
                     step: row.get::<_, i64>(1)? as u64,
-                    value: serde_json::from_str(&row.get::<_, String>(2)?)
-                        .unwrap_or(serde_json::Value::Null),
+                    value: serde_json::from_str(&row.get::<_, String>(2)?).unwrap_or(serde_json::Value::Null),
                     time_ms: row.get(3)?,
                 })
             })
@@ -285,10 +272,7 @@ impl HistoryStore {
         Ok(points)
     }
 
-    fn last_metric_values(
-        &self,
-        run_number: u64,
-    ) -> Result<BTreeMap<String, serde_json::Value>, HistoryError> {
+    fn last_metric_values(&self, run_number: u64) -> Result<BTreeMap<String, serde_json::Value>, HistoryError> {
         let mut statement = self
             .conn
             .prepare_cached(

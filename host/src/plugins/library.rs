@@ -7,8 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use xp_plugin_api::abi::{self, EventSink, EventSink_TO, PluginModRef, SinkRef};
 use xp_plugin_api::{
-    AttachReply, AttachRequest, PluginDescription, PrepareReply, PrepareRequest, RunOutcome,
-    RunRequest,
+    AttachReply, AttachRequest, PluginDescription, PrepareReply, PrepareRequest, RunOutcome, RunRequest,
 };
 
 use super::{Manifest, PluginError};
@@ -38,10 +37,7 @@ pub struct LoadedPlugin {
 /// abi_stable's layout-mismatch report lists every field it compared; keep the head of it.
 fn short_library_error(error: &LibraryError) -> String {
     let text = error.to_string();
-    let mut lines: Vec<&str> = text
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .collect();
+    let mut lines: Vec<&str> = text.lines().filter(|line| !line.trim().is_empty()).collect();
     if lines.len() > 12 {
         lines.truncate(12);
         lines.push("... (the rest of abi_stable's layout report is omitted)");
@@ -74,12 +70,7 @@ impl LoadedPlugin {
         let description: PluginDescription = match (module.describe())() {
             RResult::ROk(json) => serde_json::from_str(&json)
                 .map_err(|e| load_error(format!("its description could not be read: {e}")))?,
-            RResult::RErr(error) => {
-                return Err(load_error(format!(
-                    "describing itself failed: {}",
-                    error.message
-                )))
-            }
+            RResult::RErr(error) => return Err(load_error(format!("describing itself failed: {}", error.message))),
         };
         if !description
             .target_types
@@ -119,11 +110,7 @@ impl LoadedPlugin {
         self.call(self.module.prepare(), request, sink)
     }
 
-    pub fn run<S: EventSink + Send + Sync>(
-        &self,
-        request: &RunRequest,
-        sink: &S,
-    ) -> Result<RunOutcome, CallError> {
+    pub fn run<S: EventSink + Send + Sync>(&self, request: &RunRequest, sink: &S) -> Result<RunOutcome, CallError> {
         self.call(self.module.run(), request, sink)
     }
 

@@ -46,11 +46,10 @@ impl Manifest {
             message,
         };
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-        let raw: RawManifest =
-            toml::from_str(&text).map_err(|e| bad(e.to_string().trim_end().replace('\n', " ")))?;
+        let raw: RawManifest = toml::from_str(&text).map_err(|e| bad(e.to_string().trim_end().replace('\n', " ")))?;
         if raw.target_types.is_empty() {
             return Err(bad(
-                "`target_types` is empty; list the target types the plugin serves".to_owned(),
+                "`target_types` is empty; list the target types the plugin serves".to_owned()
             ));
         }
         let plugin_api = VersionReq::parse(&raw.plugin_api).map_err(|e| {
@@ -65,11 +64,7 @@ impl Manifest {
             name: raw.name,
             version: raw.version,
             description: raw.description,
-            target_types: raw
-                .target_types
-                .into_iter()
-                .map(|t| t.to_ascii_lowercase())
-                .collect(),
+            target_types: raw.target_types.into_iter().map(|t| t.to_ascii_lowercase()).collect(),
             plugin_api,
             library: folder.join(raw.library),
         })
@@ -78,8 +73,7 @@ impl Manifest {
     /// Whether this host's plugin-api satisfies the plugin's requirement, and that the library
     /// file is there. Nothing is loaded.
     pub fn compatibility(&self) -> Compatibility {
-        let host_api =
-            Version::parse(xp_plugin_api::API_VERSION).expect("the crate version is semver");
+        let host_api = Version::parse(xp_plugin_api::API_VERSION).expect("the crate version is semver");
         if !self.plugin_api.matches(&host_api) {
             return Compatibility::Incompatible(format!(
                 "plugin '{}' ({}) needs plugin-api {}, but this xp has plugin-api {}; rebuild the plugin against plugin-api {} or use an xp whose plugin-api matches",
@@ -117,14 +111,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("lib.so"), b"").unwrap();
         let path = write(dir.path(), "name = \"future\"\nversion = \"1.0.0\"\ntarget_types = [\"future\"]\nplugin_api = \"^9.0\"\nlibrary = \"lib.so\"\n");
-        let Compatibility::Incompatible(reason) = Manifest::read(&path).unwrap().compatibility()
-        else {
+        let Compatibility::Incompatible(reason) = Manifest::read(&path).unwrap().compatibility() else {
             panic!("a plugin needing plugin-api 9 must be refused");
         };
         assert!(
-            reason.contains("future")
-                && reason.contains("^9.0")
-                && reason.contains(xp_plugin_api::API_VERSION),
+            reason.contains("future") && reason.contains("^9.0") && reason.contains(xp_plugin_api::API_VERSION),
             "{reason}"
         );
         assert!(reason.contains(&path.display().to_string()), "{reason}");
@@ -144,7 +135,10 @@ mod tests {
     #[test]
     fn a_manifest_with_a_typo_names_the_key() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write(dir.path(), "name = \"x\"\nversion = \"1\"\ntarget_type = [\"x\"]\nplugin_api = \"^0.1\"\nlibrary = \"x.so\"\n");
+        let path = write(
+            dir.path(),
+            "name = \"x\"\nversion = \"1\"\ntarget_type = [\"x\"]\nplugin_api = \"^0.1\"\nlibrary = \"x.so\"\n",
+        );
         let error = Manifest::read(&path).unwrap_err().to_string();
         assert!(error.contains("target_type"), "{error}");
     }

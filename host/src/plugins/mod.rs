@@ -35,12 +35,14 @@ pub fn load_for_type(
         .collect();
     let mut refusals = Vec::new();
     for plugin in &serving {
-        let manifest = plugin
-            .manifest
-            .as_ref()
-            .expect("filtered to parsed manifests");
+        let manifest = plugin.manifest.as_ref().expect("filtered to parsed manifests");
         match manifest.compatibility() {
-            Compatibility::Compatible => return LoadedPlugin::load(manifest.clone(), target_type),
+            Compatibility::Compatible => {
+                crate::timing::mark("plugin found");
+                let loaded = LoadedPlugin::load(manifest.clone(), target_type);
+                crate::timing::mark("plugin loaded");
+                return loaded;
+            }
             Compatibility::Incompatible(reason) => refusals.push(reason),
         }
     }
@@ -49,13 +51,7 @@ pub fn load_for_type(
     }
     let broken: Vec<String> = found
         .iter()
-        .filter_map(|plugin| {
-            plugin
-                .manifest
-                .as_ref()
-                .err()
-                .map(|error| error.to_string())
-        })
+        .filter_map(|plugin| plugin.manifest.as_ref().err().map(|error| error.to_string()))
         .collect();
     Err(PluginError::NoPluginForType {
         target_type: target_type.to_owned(),

@@ -62,10 +62,7 @@ pub fn find_plugins(search_path: &[PathBuf]) -> Vec<FoundPlugin> {
             .collect();
         candidates.sort();
         for manifest_path in candidates {
-            if found
-                .iter()
-                .any(|f: &FoundPlugin| f.manifest_path == manifest_path)
-            {
+            if found.iter().any(|f: &FoundPlugin| f.manifest_path == manifest_path) {
                 continue;
             }
             let manifest = Manifest::read(&manifest_path);

@@ -26,14 +26,11 @@ impl ComputeTarget {
                 path: path.to_path_buf(),
                 line: Some(1),
                 key: "(document)".to_owned(),
-                problem: "is not a mapping; expected `key: value` lines such as `type: local`"
-                    .to_owned(),
+                problem: "is not a mapping; expected `key: value` lines such as `type: local`".to_owned(),
             });
         };
         let target_type = match settings.get("type") {
-            Some(serde_json::Value::String(kind)) if !kind.trim().is_empty() => {
-                kind.trim().to_ascii_lowercase()
-            }
+            Some(serde_json::Value::String(kind)) if !kind.trim().is_empty() => kind.trim().to_ascii_lowercase(),
             Some(_) => {
                 return Err(ProjectError::BadValue {
                     path: path.to_path_buf(),
@@ -47,8 +44,7 @@ impl ComputeTarget {
                     path: path.to_path_buf(),
                     line: None,
                     key: "type".to_owned(),
-                    problem: "is missing; every .compute file needs one, e.g. `type: local`"
-                        .to_owned(),
+                    problem: "is missing; every .compute file needs one, e.g. `type: local`".to_owned(),
                 })
             }
         };
@@ -89,8 +85,7 @@ mod tests {
 
     #[test]
     fn a_missing_type_is_an_error_naming_the_key() {
-        let error =
-            ComputeTarget::parse("x", Path::new("x.compute"), "address: host\n").unwrap_err();
+        let error = ComputeTarget::parse("x", Path::new("x.compute"), "address: host\n").unwrap_err();
         assert!(error.to_string().contains("`type` is missing"), "{error}");
     }
 }

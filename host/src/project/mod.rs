@@ -1,6 +1,7 @@
 //! The project folder: `aml_config/` as Azure ML Workbench wrote it.
 
 mod compute;
+mod dependencies;
 mod error;
 mod runconfig;
 pub mod templates;
@@ -10,6 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use compute::ComputeTarget;
+pub use dependencies::read_contents as read_dependency_contents;
 pub use error::ProjectError;
 pub use runconfig::{Framework, RunConfig};
 
@@ -100,10 +102,7 @@ impl Project {
             .filter_map(|entry| {
                 let path = entry.path();
                 (path.extension()? == extension)
-                    .then(|| {
-                        path.file_stem()
-                            .map(|stem| stem.to_string_lossy().into_owned())
-                    })
+                    .then(|| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()))
                     .flatten()
             })
             .collect();

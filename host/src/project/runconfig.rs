@@ -114,27 +114,25 @@ impl RunConfig {
                 _ => {
                     return Err(bad(
                         "EnvironmentVariables",
-                        format!("has a list or mapping for `{key}`; expected a plain value (text, number or true/false)"),
+                        format!(
+                            "has a list or mapping for `{key}`; expected a plain value (text, number or true/false)"
+                        ),
                     ))
                 }
             };
             environment_variables.insert(key, text);
         }
 
-        let argument_vector = raw
-            .argument_vector
-            .unwrap_or_else(|| vec!["$file".to_owned()]);
-        let non_empty =
-            |key: &str, value: Option<String>| -> Result<Option<String>, ProjectError> {
-                match value {
-                    Some(text) if text.trim().is_empty() => Err(bad(
-                        key,
-                        "is empty; expected a file path relative to the project, or remove the key"
-                            .to_owned(),
-                    )),
-                    other => Ok(other),
-                }
-            };
+        let argument_vector = raw.argument_vector.unwrap_or_else(|| vec!["$file".to_owned()]);
+        let non_empty = |key: &str, value: Option<String>| -> Result<Option<String>, ProjectError> {
+            match value {
+                Some(text) if text.trim().is_empty() => Err(bad(
+                    key,
+                    "is empty; expected a file path relative to the project, or remove the key".to_owned(),
+                )),
+                other => Ok(other),
+            }
+        };
 
         Ok(RunConfig {
             name: name.to_owned(),
@@ -143,14 +141,8 @@ impl RunConfig {
             target: raw.target.filter(|target| !target.is_empty()),
             environment_variables,
             framework: raw.framework.unwrap_or(Framework::Python),
-            conda_dependencies_file: non_empty(
-                "CondaDependenciesFile",
-                raw.conda_dependencies_file,
-            )?,
-            spark_dependencies_file: non_empty(
-                "SparkDependenciesFile",
-                raw.spark_dependencies_file,
-            )?,
+            conda_dependencies_file: non_empty("CondaDependenciesFile", raw.conda_dependencies_file)?,
+            spark_dependencies_file: non_empty("SparkDependenciesFile", raw.spark_dependencies_file)?,
             prepare_environment: raw.prepare_environment.unwrap_or(false),
             tracked_run: raw.tracked_run.unwrap_or(true),
             ignored_keys,
@@ -165,11 +157,7 @@ impl RunConfig {
             .iter()
             .map(|argument| argument.replace("$file", script))
             .collect();
-        if !self
-            .argument_vector
-            .iter()
-            .any(|argument| argument.contains("$file"))
-        {
+        if !self.argument_vector.iter().any(|argument| argument.contains("$file")) {
             arguments.insert(0, script.to_owned());
         }
         arguments.extend(extra.iter().cloned());
@@ -193,10 +181,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.target.as_deref(), Some("local"));
         assert_eq!(config.environment_variables["COUNT"], "3");
-        assert_eq!(
-            config.ignored_keys,
-            vec!["DataSourceSettings", "UseSampling"]
-        );
+        assert_eq!(config.ignored_keys, vec!["DataSourceSettings", "UseSampling"]);
         assert_eq!(
             config.arguments_for("train.py", &["--lr".into(), "0.1".into()]),
             vec!["train.py", "--lr", "0.1"]
@@ -205,9 +190,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_name_the_file_line_and_choices() {
-        let error = parse("Target: local\nFramwork: Python\n")
-            .unwrap_err()
-            .to_string();
+        let error = parse("Target: local\nFramwork: Python\n").unwrap_err().to_string();
         assert!(error.contains("aml_config/local.runconfig:2"), "{error}");
         assert!(error.contains("Framwork"), "{error}");
         assert!(error.contains("Framework"), "{error}");
@@ -216,9 +199,6 @@ mod tests {
     #[test]
     fn a_bad_framework_names_the_choices() {
         let error = parse("Framework: Jython\n").unwrap_err().to_string();
-        assert!(
-            error.contains("Jython") && error.contains("PySpark"),
-            "{error}"
-        );
+        assert!(error.contains("Jython") && error.contains("PySpark"), "{error}");
     }
 }

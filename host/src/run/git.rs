@@ -51,30 +51,14 @@ mod tests {
     fn reads_the_commit_git_reports() {
         let dir = tempfile::tempdir().unwrap();
         let git = |args: &[&str]| {
-            let out = Command::new("git")
-                .args(args)
-                .current_dir(dir.path())
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let out = Command::new("git").args(args).current_dir(dir.path()).output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             String::from_utf8(out.stdout).unwrap().trim().to_owned()
         };
         git(&["init", "-q"]);
         std::fs::write(dir.path().join("a"), "a").unwrap();
         git(&["add", "a"]);
-        git(&[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-qm",
-            "a",
-        ]);
+        git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a"]);
         let expected = git(&["rev-parse", "HEAD"]);
         assert_eq!(head_commit(dir.path()).as_deref(), Some(expected.as_str()));
         git(&["pack-refs", "--all"]);

@@ -13,9 +13,7 @@ use std::sync::Mutex;
 
 pub use error::SubmitError;
 pub use sink::{Recorder, RunSink};
-use xp_plugin_api::{
-    Dependencies, PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus,
-};
+use xp_plugin_api::{Dependencies, PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus};
 
 use crate::history::{format_duration, now_ms, HistoryStore, NewRun};
 use crate::paths::UserDirs;
@@ -52,10 +50,7 @@ struct Plan {
     plugin: LoadedPlugin,
 }
 
-fn io_error<'a>(
-    what: &'static str,
-    path: &'a Path,
-) -> impl FnOnce(std::io::Error) -> SubmitError + 'a {
+fn io_error<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SubmitError + 'a {
     move |source| SubmitError::Io {
         what,
         path: path.to_path_buf(),
@@ -85,13 +80,12 @@ fn resolve_script(project: &Project, cwd: &Path, script: &str) -> Result<String,
             project: project.root().to_path_buf(),
             looked_for: candidate.clone(),
         })?;
-    let relative =
-        resolved
-            .strip_prefix(project.root())
-            .map_err(|_| SubmitError::ScriptOutsideProject {
-                script: script.to_owned(),
-                project: project.root().to_path_buf(),
-            })?;
+    let relative = resolved
+        .strip_prefix(project.root())
+        .map_err(|_| SubmitError::ScriptOutsideProject {
+            script: script.to_owned(),
+            project: project.root().to_path_buf(),
+        })?;
     Ok(relative.to_string_lossy().into_owned())
 }
 
@@ -117,12 +111,30 @@ fn dependency_file(
     }
 }
 
-fn plan(
-    project: &Project,
-    dirs: &UserDirs,
-    cwd: &Path,
-    submission: &Submission,
-) -> Result<Plan, SubmitError> {
+/// The dependency files a run configuration names, with their contents.
+fn dependencies(project: &Project, runconfig: &RunConfig, quiet: bool) -> Result<Dependencies, SubmitError> {
+    let mut dependencies = Dependencies {
+        conda: dependency_file(
+            project,
+            runconfig,
+            "CondaDependenciesFile",
+            &runconfig.conda_dependencies_file,
+            quiet,
+        ),
+        spark: dependency_file(
+            project,
+            runconfig,
+            "SparkDependenciesFile",
+            &runconfig.spark_dependencies_file,
+            quiet,
+        ),
+        ..Dependencies::default()
+    };
+    crate::project::read_dependency_contents(project.root(), &mut dependencies)?;
+    Ok(dependencies)
+}
+
+fn plan(project: &Project, dirs: &UserDirs, cwd: &Path, submission: &Submission) -> Result<Plan, SubmitError> {
     let runconfig = project.load_runconfig(&submission.runconfig)?;
     let target_name = submission
         .target
@@ -143,22 +155,7 @@ fn plan(
             ),
         );
     }
-    let dependencies = Dependencies {
-        conda: dependency_file(
-            project,
-            &runconfig,
-            "CondaDependenciesFile",
-            &runconfig.conda_dependencies_file,
-            submission.quiet,
-        ),
-        spark: dependency_file(
-            project,
-            &runconfig,
-            "SparkDependenciesFile",
-            &runconfig.spark_dependencies_file,
-            submission.quiet,
-        ),
-    };
+    let dependencies = dependencies(project, &runconfig, submission.quiet)?;
     let plugin = plugins::load_for_type(&target.target_type, Some(project.root()), dirs)?;
     let arguments = runconfig.arguments_for(&script, &submission.arguments);
     Ok(Plan {
@@ -197,6 +194,7 @@ pub fn submit(
     submission: &Submission,
 ) -> Result<Finished, SubmitError> {
     let plan = plan(project, dirs, cwd, submission)?;
+    crate::timing::mark("run planned");
     signals::install();
 
     let xp_dir = project.xp_dir();
@@ -236,24 +234,15 @@ pub fn submit(
         ),
         None => note(
             submission.quiet,
-            &format!(
-                "Untracked run on target {} (TrackedRun: false)",
-                plan.target.name
-            ),
+            &format!("Untracked run on target {} (TrackedRun: false)", plan.target.name),
         ),
     }
 
+    crate::timing::mark("run recorded");
     let started = now_ms();
     let sink_recorder = store.as_ref().map(|store| Recorder { store, run_number });
-    let outcome = execute(
-        project,
-        dirs,
-        &plan,
-        &run_id,
-        run_number,
-        &run_dir,
-        sink_recorder,
-    );
+    let outcome = execute(project, dirs, &plan, &run_id, run_number, &run_dir, sink_recorder);
+    crate::timing::mark("plugin returned");
     let _ = std::fs::remove_dir_all(run_dir.join("snapshot"));
 
     let artifacts_dir = if store.is_some() {
@@ -267,9 +256,7 @@ pub fn submit(
         Vec::new()
     };
     let (status, exit_code, error) = match &outcome {
-        Ok((outcome, _)) if outcome.canceled => {
-            (RunStatus::Canceled, Some(outcome.exit_code), None)
-        }
+        Ok((outcome, _)) if outcome.canceled => (RunStatus::Canceled, Some(outcome.exit_code), None),
         Ok((outcome, _)) if outcome.exit_code == 0 => (RunStatus::Completed, Some(0), None),
         Ok((outcome, _)) => (
             RunStatus::Failed,
@@ -279,30 +266,24 @@ pub fn submit(
         Err(error) => (RunStatus::Failed, None, Some(error.to_string())),
     };
     if let Some(store) = &store {
-        store.lock().expect("not poisoned").finish(
-            run_number,
-            status,
-            exit_code,
-            error.as_deref(),
-            &artifacts,
-        )?;
+        store
+            .lock()
+            .expect("not poisoned")
+            .finish(run_number, status, exit_code, error.as_deref(), &artifacts)?;
     }
     if let Ok((_, problems)) = &outcome {
         for problem in problems {
             note(false, &format!("warning: run history: {problem}"));
         }
     }
+    crate::timing::mark("run closed");
     let elapsed = format_duration(now_ms() - started);
     match outcome {
         Ok((outcome, _)) => {
             let artifacts_note = if artifacts.is_empty() {
                 String::new()
             } else {
-                format!(
-                    "; {} artifact(s) in {}",
-                    artifacts.len(),
-                    artifacts_dir.display()
-                )
+                format!("; {} artifact(s) in {}", artifacts.len(), artifacts_dir.display())
             };
             note(
                 submission.quiet,
@@ -311,11 +292,7 @@ pub fn submit(
                     outcome.exit_code
                 ),
             );
-            let exit_code = if outcome.canceled {
-                130
-            } else {
-                outcome.exit_code
-            };
+            let exit_code = if outcome.canceled { 130 } else { outcome.exit_code };
             Ok(Finished {
                 run_id: record.map(|r| r.run_id),
                 status,
@@ -337,12 +314,10 @@ fn execute(
 ) -> Result<(RunOutcome, Vec<String>), SubmitError> {
     let tracked = recorder.is_some();
     let snapshot_dir = run_dir.join("snapshot");
-    let support_dir = support::ensure(&project.xp_dir()).map_err(io_error(
-        "writing xp's Python helpers to",
-        &project.xp_dir(),
-    ))?;
-    snapshot::copy_project(project.root(), &snapshot_dir)
-        .map_err(io_error("copying the project to", &snapshot_dir))?;
+    let support_dir =
+        support::ensure(&project.xp_dir()).map_err(io_error("writing xp's Python helpers to", &project.xp_dir()))?;
+    snapshot::copy_project(project.root(), &snapshot_dir).map_err(io_error("copying the project to", &snapshot_dir))?;
+    crate::timing::mark("snapshot copied");
     let log_file = if tracked {
         let path = run_dir.join("output.log");
         Some(std::fs::File::create(&path).map_err(io_error("creating the run's log", &path))?)
@@ -398,34 +373,16 @@ pub fn prepare(
     quiet: bool,
 ) -> Result<PrepareReply, SubmitError> {
     let runconfig = project.load_runconfig(runconfig_name)?;
-    let target_name = runconfig
-        .target
-        .clone()
-        .ok_or_else(|| SubmitError::NoTarget {
-            runconfig: runconfig.path.clone(),
-        })?;
+    let target_name = runconfig.target.clone().ok_or_else(|| SubmitError::NoTarget {
+        runconfig: runconfig.path.clone(),
+    })?;
     let target = project.load_target(&target_name)?;
     let plugin = plugins::load_for_type(&target.target_type, Some(project.root()), dirs)?;
     signals::install();
     let request = PrepareRequest {
         project_dir: project.root().to_path_buf(),
         target: target.to_plugin_target(),
-        dependencies: Dependencies {
-            conda: dependency_file(
-                project,
-                &runconfig,
-                "CondaDependenciesFile",
-                &runconfig.conda_dependencies_file,
-                quiet,
-            ),
-            spark: dependency_file(
-                project,
-                &runconfig,
-                "SparkDependenciesFile",
-                &runconfig.spark_dependencies_file,
-                quiet,
-            ),
-        },
+        dependencies: dependencies(project, &runconfig, quiet)?,
         framework: runconfig.framework.as_str().to_owned(),
         state_dir: dirs.plugin_state_dir(plugin.name()),
     };

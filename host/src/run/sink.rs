@@ -57,10 +57,7 @@ impl<'a> RunSink<'a> {
     }
 
     fn problem(&self, what: String) {
-        self.problems
-            .lock()
-            .expect("no panics while held")
-            .push(what);
+        self.problems.lock().expect("no panics while held").push(what);
     }
 
     fn write_line(&self, stream: LogStream, line: &str) {
@@ -155,11 +152,7 @@ impl EventSink for RunSink<'_> {
 
     fn progress(&self, label: RStr<'_>, done: u64, total: u64) {
         if self.echo {
-            let total = if total == 0 {
-                String::new()
-            } else {
-                format!("/{total}")
-            };
+            let total = if total == 0 { String::new() } else { format!("/{total}") };
             let _ = writeln!(std::io::stderr().lock(), "{label}: {done}{total}");
         }
     }

@@ -6,14 +6,8 @@ use std::path::{Path, PathBuf};
 
 const FILES: [(&str, &str); 3] = [
     ("xp_logging.py", include_str!("../../python/xp_logging.py")),
-    (
-        "azureml/__init__.py",
-        include_str!("../../python/azureml/__init__.py"),
-    ),
-    (
-        "azureml/logging.py",
-        include_str!("../../python/azureml/logging.py"),
-    ),
+    ("azureml/__init__.py", include_str!("../../python/azureml/__init__.py")),
+    ("azureml/logging.py", include_str!("../../python/azureml/logging.py")),
 ];
 
 fn content_tag() -> String {
@@ -30,9 +24,7 @@ pub fn ensure(xp_dir: &Path) -> std::io::Result<PathBuf> {
         return Ok(dir);
     }
     // Write beside, then rename: concurrent runs never see a half-written folder.
-    let staging = xp_dir
-        .join("support")
-        .join(format!(".staging-{}", std::process::id()));
+    let staging = xp_dir.join("support").join(format!(".staging-{}", std::process::id()));
     for (name, text) in FILES {
         let path = staging.join(name);
         std::fs::create_dir_all(path.parent().expect("files live in a folder"))?;

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use xp_plugin_api::{
-    AttachReply, AttachRequest, Events, Executor, PluginDescription, PluginFailure, PrepareReply,
-    PrepareRequest, RunOutcome, RunRequest, RunStatus, Target,
+    AttachReply, AttachRequest, Events, Executor, PluginDescription, PluginFailure, PrepareReply, PrepareRequest,
+    RunOutcome, RunRequest, RunStatus, Target,
 };
 use xp_plugin_support::environment::{
     local_shared_directory, script_environment, with_trailing_slash, DEFAULT_SHARED_DIRECTORY,
@@ -48,9 +48,7 @@ fn interpreter(target: &Target, events: Option<&Events<'_>>) -> Result<PathBuf, 
 }
 
 fn spark_submit(target: &Target) -> Result<PathBuf, PluginFailure> {
-    let configured = target
-        .setting_str("sparkSubmitLocation")
-        .unwrap_or("spark-submit");
+    let configured = target.setting_str("sparkSubmitLocation").unwrap_or("spark-submit");
     find_program(configured).ok_or_else(|| {
         PluginFailure::new(format!(
             "Framework PySpark needs spark-submit, and '{configured}' was not found; install Spark (e.g. `pip install pyspark`) or set sparkSubmitLocation in aml_config/{}.compute",
@@ -69,11 +67,7 @@ impl Executor for LocalExecutor {
         }
     }
 
-    fn attach(
-        &self,
-        request: AttachRequest,
-        _events: &Events<'_>,
-    ) -> Result<AttachReply, PluginFailure> {
+    fn attach(&self, request: AttachRequest, _events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
         let mut settings = request.target.settings.clone();
         settings
             .entry("pythonLocation")
@@ -93,26 +87,16 @@ impl Executor for LocalExecutor {
         })
     }
 
-    fn prepare(
-        &self,
-        request: PrepareRequest,
-        _events: &Events<'_>,
-    ) -> Result<PrepareReply, PluginFailure> {
+    fn prepare(&self, request: PrepareRequest, _events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
         let python = interpreter(&request.target, None)?;
         let mut messages = vec![format!(
             "The local target uses {} as it is; nothing to build.",
             python.display()
         )];
         if request.framework == "PySpark" {
-            messages.push(format!(
-                "spark-submit: {}",
-                spark_submit(&request.target)?.display()
-            ));
+            messages.push(format!("spark-submit: {}", spark_submit(&request.target)?.display()));
         }
-        Ok(PrepareReply {
-            cached: true,
-            messages,
-        })
+        Ok(PrepareReply { cached: true, messages })
     }
 
     fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
@@ -142,11 +126,7 @@ impl Executor for LocalExecutor {
             .envs(&environment);
         events.status(RunStatus::Running);
         let outcome = process::run_streaming(command, &format!("{}", program.display()), events)?;
-        outputs::collect(
-            &request.snapshot_dir.join("outputs"),
-            &request.artifacts_dir,
-        )
-        .map_err(|e| {
+        outputs::collect(&request.snapshot_dir.join("outputs"), &request.artifacts_dir).map_err(|e| {
             PluginFailure::new(format!(
                 "collecting outputs/ into {}: {e}",
                 request.artifacts_dir.display()

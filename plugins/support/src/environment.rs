@@ -69,9 +69,7 @@ mod tests {
         assert_eq!(env["PYTHONUNBUFFERED"], "1");
         assert_eq!(env["AZUREML_NATIVE_SHARE_DIRECTORY"], "/share/p/");
 
-        request
-            .environment
-            .insert("PYTHONPATH".into(), "/mine".into());
+        request.environment.insert("PYTHONPATH".into(), "/mine".into());
         let env = script_environment(&request, "/s", Some("/user/lib"), None);
         assert_eq!(
             env["PYTHONPATH"], "/s:/mine",

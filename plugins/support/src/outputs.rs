@@ -51,15 +51,9 @@ mod tests {
         std::fs::write(to.join("model.pkl"), "old").unwrap();
         std::fs::write(to.join("kept.txt"), "kept").unwrap();
         collect(&from, &to).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(to.join("model.pkl")).unwrap(),
-            "new"
-        );
+        assert_eq!(std::fs::read_to_string(to.join("model.pkl")).unwrap(), "new");
         assert_eq!(std::fs::read_to_string(to.join("sub/a.txt")).unwrap(), "a");
-        assert_eq!(
-            std::fs::read_to_string(to.join("kept.txt")).unwrap(),
-            "kept"
-        );
+        assert_eq!(std::fs::read_to_string(to.join("kept.txt")).unwrap(), "kept");
 
         let fresh = dir.path().join("other/outputs");
         std::fs::create_dir_all(dir.path().join("snap2/outputs")).unwrap();

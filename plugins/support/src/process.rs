@@ -36,10 +36,7 @@ fn read_lines(stream: impl Read, kind: LogStream, sender: mpsc::Sender<Message>)
                 let line = buffer.strip_suffix(b"\n").unwrap_or(&buffer);
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
                 if sender
-                    .send(Message::Line(
-                        kind,
-                        String::from_utf8_lossy(line).into_owned(),
-                    ))
+                    .send(Message::Line(kind, String::from_utf8_lossy(line).into_owned()))
                     .is_err()
                 {
                     break;
@@ -52,20 +49,14 @@ fn read_lines(stream: impl Read, kind: LogStream, sender: mpsc::Sender<Message>)
 
 /// The exit code a shell would report: the code, or 128 + the signal that ended the process.
 pub fn exit_code(status: ExitStatus) -> i32 {
-    status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
 /// Every live descendant of `root`, found through `/proc`.
 pub fn descendants(root: u32) -> Vec<u32> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<u32>().ok())
-        else {
+        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -74,11 +65,7 @@ pub fn descendants(root: u32) -> Vec<u32> {
         let Some(after_name) = stat.rfind(')').map(|at| &stat[at + 1..]) else {
             continue;
         };
-        if let Some(ppid) = after_name
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<u32>().ok())
-        {
+        if let Some(ppid) = after_name.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) {
             children.entry(ppid).or_default().push(pid);
         }
     }
@@ -111,11 +98,7 @@ pub fn signal_tree(root: u32, group: u32, signal: libc::c_int) {
 /// When the host cancels, the process tree gets SIGTERM, then SIGKILL after
 /// [`CANCEL_GRACE`]. When the main process exits, whatever it left in its group is killed.
 /// `what` names the program in errors ("the interpreter /usr/bin/python3").
-pub fn run_streaming(
-    mut command: Command,
-    what: &str,
-    events: &Events<'_>,
-) -> Result<RunOutcome, PluginFailure> {
+pub fn run_streaming(mut command: Command, what: &str, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
     if events.is_cancelled() {
         return Ok(RunOutcome {
             exit_code: 130,
@@ -152,8 +135,7 @@ pub fn run_streaming(
             Ok(Message::Line(stream, line)) => events.log(stream, &line),
             Ok(Message::Closed) => open_streams -= 1,
             Ok(Message::Exited(status)) => {
-                let status = status
-                    .map_err(|error| PluginFailure::new(format!("waiting for {what}: {error}")))?;
+                let status = status.map_err(|error| PluginFailure::new(format!("waiting for {what}: {error}")))?;
                 // Whatever the script left behind in its group goes with it. (Only the group:
                 // the pid itself is reaped and may belong to someone else by now.)
                 // SAFETY: kill(2) on a process group; no memory is involved.
@@ -182,8 +164,7 @@ pub fn run_streaming(
             _ => {}
         }
     }
-    let (status, _) =
-        exited.ok_or_else(|| PluginFailure::new(format!("lost track of {what} (pid {pid})")))?;
+    let (status, _) = exited.ok_or_else(|| PluginFailure::new(format!("lost track of {what} (pid {pid})")))?;
     Ok(RunOutcome {
         exit_code: exit_code(status),
         canceled: cancel_sent.is_some(),
