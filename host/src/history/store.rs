@@ -119,27 +119,48 @@ impl HistoryStore {
         self.runs_dir.join(run_id)
     }
 
-    /// Records a new run as Queued, driven by this process, and returns it. The run id is
-    /// `<prefix>_<epoch-ms>`, made unique when two runs start in the same millisecond.
-    pub fn create_run(&self, new: &NewRun<'_>) -> Result<RunRecord, HistoryError> {
+    /// Records a new run as Queued, driven by this process, and returns it. Run numbers are
+    /// consecutive and never reused (AUTOINCREMENT's sequence remembers deleted ones); the run id is `<prefix>_<epoch-ms>`, moved on by a millisecond when another
+    /// run of the project took that one.
+    pub fn create_run(&mut self, new: &NewRun<'_>) -> Result<RunRecord, HistoryError> {
         let created = now_ms();
         let arguments = serde_json::to_string(new.arguments).expect("strings serialise");
         let pid = std::process::id();
-        let start = super::liveness::current_process_start();
-        for offset in 0..1000 {
-            let run_id = format!("{}_{}", new.id_prefix, created + offset);
-            let inserted = self.conn.execute(
-                "INSERT INTO runs (run_id, script, arguments, target, runconfig, status, created_ms, git_commit, driver_pid, driver_start)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT(run_id) DO NOTHING",
-                params![run_id, new.script, arguments, new.target, new.runconfig, RunStatus::Queued.as_str(), created, new.git_commit, pid, start.map(|s| s as i64)],
-            );
-            match inserted {
-                Ok(1) => return self.get(&run_id),
-                Ok(_) => continue,
-                Err(source) => return Err(self.db_error(source)),
-            }
-        }
-        Err(self.db_error(rusqlite::Error::QueryReturnedNoRows))
+        let start = super::liveness::current_process_start().map(|s| s as i64);
+        let run_id = {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| HistoryError::Database {
+                    path: self.path.clone(),
+                    source: e,
+                })?;
+            let insert = || -> rusqlite::Result<String> {
+                let mut stamp = created;
+                let mut taken = tx.prepare("SELECT 1 FROM runs WHERE run_id = ?1")?;
+                let mut run_id = format!("{}_{stamp}", new.id_prefix);
+                while taken.exists([&run_id])? {
+                    stamp += 1;
+                    run_id = format!("{}_{stamp}", new.id_prefix);
+                }
+                tx.execute(
+                    "INSERT INTO runs (run_number, run_id, script, arguments, target, runconfig, status, created_ms, git_commit, driver_pid, driver_start)
+                     VALUES ((SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'runs'), 0), COALESCE(MAX(run_number), 0)) + 1 FROM runs), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![run_id, new.script, arguments, new.target, new.runconfig, RunStatus::Queued.as_str(), created, new.git_commit, pid, start],
+                )?;
+                Ok(run_id)
+            };
+            let run_id = insert().map_err(|e| HistoryError::Database {
+                path: self.path.clone(),
+                source: e,
+            })?;
+            tx.commit().map_err(|e| HistoryError::Database {
+                path: self.path.clone(),
+                source: e,
+            })?;
+            run_id
+        };
+        self.get(&run_id)
     }
 
     pub fn set_status(&self, run_number: u64, status: RunStatus) -> Result<(), HistoryError> {
