@@ -187,6 +187,13 @@ fn untracked_runs_leave_no_record_and_write_outputs_in_the_project() {
     let run = project.xp(["submit", "out.py"]).run().success();
     assert!(run.stdout.contains("done"));
     assert_eq!(project.read("outputs/result.txt"), "42");
+    let untracked = project.path(".xp/untracked");
+    assert!(
+        std::fs::read_dir(&untracked)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(true),
+        "an untracked run leaves nothing in .xp/"
+    );
     let list = project.xp(["history", "list", "-o", "json"]).run().success();
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&list.stdout).unwrap(),

@@ -135,12 +135,14 @@ fn seed(tx: &Transaction<'_>, args: &Args, prefix: &str, rng: &mut Rng) -> anyho
         eprintln!("note: the history already has {existing_runs} run(s); adding after them");
     }
 
-    let now = now_ms();
+    // The newest seeded run is created two hours ago, so even the longest (about an hour)
+    // has ended by now.
+    let last = now_ms() - 2 * 3_600_000;
     let span_ms = i64::from(args.days) * 86_400_000;
-    let first = (now - span_ms).max(newest_created.map_or(i64::MIN, |t| t + 1));
+    let first = (last - span_ms).max(newest_created.map_or(i64::MIN, |t| t + 1));
     let runs = i64::try_from(args.runs).context("--runs is too large")?;
     // At least one millisecond apart, so every run id `<prefix>_<created>` is distinct.
-    let gap = ((now - first) / runs.max(1)).max(1);
+    let gap = ((last - first) / runs.max(1)).max(1);
 
     let mut insert_run = tx
         .prepare(
@@ -280,7 +282,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
 
     let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
     println!(
-        "seeded {} runs and {} metric points into {} in {:.2} s (insert {:.2} s, checkpoint {:.2} s; database {:.1} MB)",
+        "seeded {} runs and {} metric points into {} in {:.2} s (insert {:.2} s, checkpoint {:.2} s; {:.1} MB on disk)",
         counts.runs,
         counts.metrics,
         db.display(),

@@ -243,7 +243,12 @@ pub fn submit(
     let sink_recorder = store.as_ref().map(|store| Recorder { store, run_number });
     let outcome = execute(project, dirs, &plan, &run_id, run_number, &run_dir, sink_recorder);
     crate::timing::mark("plugin returned");
-    let _ = std::fs::remove_dir_all(run_dir.join("snapshot"));
+    // The snapshot has served; an untracked run keeps nothing at all.
+    let _ = std::fs::remove_dir_all(if store.is_some() {
+        run_dir.join("snapshot")
+    } else {
+        run_dir.clone()
+    });
 
     let artifacts_dir = if store.is_some() {
         run_dir.join("outputs")
