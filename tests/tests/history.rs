@@ -119,15 +119,21 @@ fn concurrent_runs_of_one_project_each_get_their_own_record() {
 }
 
 #[test]
-fn a_run_whose_xp_was_killed_is_marked_failed_not_left_running() {
+fn a_run_whose_xp_was_killed_is_marked_failed_and_its_processes_end() {
     let project = TestProject::new();
     project.write(
         "long.py",
-        "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(300)\n",
+        "import os, subprocess, sys, time\nchild = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\nprint(os.getpid(), child.pid, flush=True)\ntime.sleep(300)\n",
     );
     let mut xp = project.xp(["submit", "long.py"]).spawn();
     let mut lines = BufReader::new(xp.stdout.take().unwrap()).lines();
-    let script_pid: i32 = lines.next().unwrap().unwrap().trim().parse().unwrap();
+    let pids: Vec<u32> = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
     assert_eq!(project.last_record()["status"], "Running");
     xp.kill().unwrap();
     xp.wait().unwrap();
@@ -137,10 +143,14 @@ fn a_run_whose_xp_was_killed_is_marked_failed_not_left_running() {
         record["error"].as_str().unwrap().contains("ended without recording"),
         "{record}"
     );
-    // The orphaned script is not xp's to kill here; end it so the test leaves nothing behind.
-    unsafe { libc::kill(script_pid, libc::SIGKILL) };
     let deadline = Instant::now() + Duration::from_secs(5);
-    while xp_tests::process_exists(script_pid as u32) && Instant::now() < deadline {
+    while pids.iter().any(|&pid| xp_tests::process_exists(pid)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
+    }
+    for pid in pids {
+        assert!(
+            !xp_tests::process_exists(pid),
+            "process {pid} of the abandoned run is still running"
+        );
     }
 }

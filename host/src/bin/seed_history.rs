@@ -125,7 +125,7 @@ fn metric_value(name: &str, step: u64, steps: u64, rng: &mut Rng) -> String {
     format!("{rounded}")
 }
 
-fn seed(tx: &Transaction<'_>, args: &Args, prefix: &str, rng: &mut Rng) -> anyhow::Result<Counts> {
+fn seed(tx: &Transaction<'_>, args: &Args, prefix: &str) -> anyhow::Result<Counts> {
     let (existing_runs, newest_created): (i64, Option<i64>) = tx
         .query_row("SELECT COUNT(*), MAX(created_ms) FROM runs", [], |row| {
             Ok((row.get(0)?, row.get(1)?))
@@ -134,6 +134,8 @@ fn seed(tx: &Transaction<'_>, args: &Args, prefix: &str, rng: &mut Rng) -> anyho
     if existing_runs > 0 {
         eprintln!("note: the history already has {existing_runs} run(s); adding after them");
     }
+    // Appending again with the same --seed gives new rows, not a copy of the last batch.
+    let rng = &mut Rng(args.seed ^ (existing_runs as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
 
     // The newest seeded run is created two hours ago, so even the longest (about an hour)
     // has ended by now.
@@ -271,8 +273,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .with_context(|| format!("starting a transaction on {}", db.display()))?;
-    let mut rng = Rng(args.seed);
-    let counts = seed(&tx, args, &prefix, &mut rng)?;
+    let counts = seed(&tx, args, &prefix)?;
     tx.commit().with_context(|| format!("committing to {}", db.display()))?;
     let inserted = started.elapsed();
     // Fold the write-ahead log into the database so the first reader does not pay for it.

@@ -51,6 +51,20 @@ pub enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Named links to run artifacts (assets/NAME.link), made by `xp history promote`.
+    Asset {
+        #[command(subcommand)]
+        command: AssetCommand,
+    },
+    /// Drive a detached run (started by `submit --detach`; not for direct use).
+    #[command(hide = true)]
+    Supervise { run_dir: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AssetCommand {
+    /// List the project's assets.
+    List(OutputArgs),
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +82,11 @@ pub enum ExperimentCommand {
     Submit(SubmitArgs),
     /// Build or check a target's environment ahead of a run.
     Prepare(PrepareArgs),
+    /// Cancel a queued or running run: its target ends what it started.
+    Cancel {
+        /// Run id or run number.
+        run: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +104,10 @@ pub struct SubmitArgs {
     pub target: Option<String>,
     /// The script, relative to the project.
     pub script: String,
+    /// Print the run id and return at once; a supervisor process drives the run, which goes on
+    /// after the terminal closes (follow it with `xp history logs RUN -f`).
+    #[arg(short = 'a', long, visible_alias = "async")]
+    pub detach: bool,
     /// Arguments for the script.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub arguments: Vec<String>,
@@ -200,6 +223,67 @@ pub enum HistoryCommand {
     },
     /// Show the newest run.
     Last(OutputArgs),
+    /// Print a run's output; with -f, follow it live until the run ends.
+    Logs {
+        /// Run id or run number.
+        run: String,
+        /// Keep printing new output until the run ends.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Runs side by side: arguments, metrics (last and best), status, duration, target.
+    Compare {
+        /// Two or more run ids or numbers.
+        #[arg(num_args = 2.., required = true)]
+        runs: Vec<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Every point of a run's metrics: step, value, time.
+    Metrics {
+        /// Run id or run number.
+        run: String,
+        /// Only this metric.
+        name: Option<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Copy a run's artifacts (all, or one file or folder) into a folder.
+    Download {
+        /// Run id or run number.
+        run: String,
+        /// Only this artifact (e.g. outputs/model.pkl) or folder (outputs/plots).
+        #[arg(long)]
+        artifact: Option<String>,
+        /// Destination folder.
+        #[arg(short = 'd', long = "directory")]
+        dir: PathBuf,
+        /// Replace files that exist in the destination.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Give a run's artifact a name: writes assets/NAME.link pointing at it.
+    Promote {
+        /// Run id or run number.
+        run: String,
+        /// The artifact, e.g. outputs/model.pkl.
+        #[arg(long = "artifact-path")]
+        artifact_path: String,
+        /// The asset's name.
+        #[arg(long, short)]
+        name: String,
+        /// Replace an asset of the same name.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Delete runs with their logs and artifacts.
+    Delete {
+        /// Run ids or numbers.
+        runs: Vec<String>,
+        /// Delete every run created longer ago than this (e.g. 30d, 12h, 90m).
+        #[arg(long = "older-than", value_name = "AGE")]
+        older_than: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -210,9 +294,13 @@ pub struct HistoryListArgs {
     /// Only runs on this compute target.
     #[arg(long, short)]
     pub target: Option<String>,
-    /// At most this many runs.
-    #[arg(long, short = 'n', default_value_t = 20)]
-    pub limit: usize,
+    /// At most this many runs (default 20; every run with --query).
+    #[arg(long, short = 'n')]
+    pub limit: Option<usize>,
+    /// A JMESPath expression over the JSON list of runs, as `az ml history list --query`
+    /// (e.g. "max_by([?status=='Completed'], &metrics.Accuracy).run_id"). Prints JSON.
+    #[arg(long)]
+    pub query: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
 }

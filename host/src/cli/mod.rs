@@ -62,10 +62,13 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Experiment { command } => match command {
             ExperimentCommand::Submit(args) => submit::submit(&context, args),
             ExperimentCommand::Prepare(args) => submit::prepare(&context, args),
+            ExperimentCommand::Cancel { run } => submit::cancel(&context, &run),
         },
         Command::Computetarget { command } => computetarget::run(&context, command),
         Command::Runconfiguration { command } => runconfiguration::run(&context, command),
         Command::History { command } => history::run(&context, command),
         Command::Plugin { command } => plugin::run(&context, command),
+        Command::Asset { command } => history::assets(&context, command),
+        Command::Supervise { run_dir } => Ok(crate::run::supervise(&run_dir)?.exit_code),
     }
 }

@@ -10,8 +10,17 @@ pub fn submit(context: &CommandContext, args: SubmitArgs) -> anyhow::Result<i32>
         script: args.script,
         arguments: args.arguments,
         quiet: context.quiet,
+        detach: args.detach,
     };
     let finished = run::submit(&project, &context.dirs, &context.cwd, &submission)?;
+    if args.detach {
+        let run_id = finished.run_id.unwrap_or_default();
+        // The id alone on stdout, for scripts: `run=$(xp submit -a train.py)`.
+        println!("{run_id}");
+        if !context.quiet {
+            eprintln!("Follow it with: xp history logs {run_id} -f    Cancel it with: xp experiment cancel {run_id}");
+        }
+    }
     Ok(finished.exit_code)
 }
 
@@ -29,4 +38,26 @@ pub fn prepare(context: &CommandContext, args: PrepareArgs) -> anyhow::Result<i3
         }
     }
     Ok(0)
+}
+
+pub fn cancel(context: &CommandContext, run: &str) -> anyhow::Result<i32> {
+    let project = context.project()?;
+    let store = crate::history::HistoryStore::open(&project.xp_dir())?;
+    match run::cancel(&store, run)? {
+        run::Cancelled::AlreadyEnded(record) => {
+            eprintln!("Run {} already ended ({}); nothing to cancel.", record.run_id, record.status);
+            Ok(0)
+        }
+        run::Cancelled::Ended(record) => {
+            eprintln!("Run {}: {}", record.run_id, record.status);
+            Ok(0)
+        }
+        run::Cancelled::StillRunning(record) => anyhow::bail!(
+            "run {} was asked to cancel but is still {}; its driver (pid {}) may be stuck: `xp history info {}` shows it, and killing that pid marks the run Failed",
+            record.run_id,
+            record.status,
+            record.driver_pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
+            record.run_id
+        ),
+    }
 }

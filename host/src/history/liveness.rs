@@ -23,6 +23,43 @@ pub fn process_is_alive(pid: u32, start: Option<u64>) -> bool {
     }
 }
 
+/// Ends (SIGKILL) every process on this machine whose environment says it belongs to run
+/// `run_id` (xp sets `XP_RUN_ID` for every script), except this process and its ancestors.
+/// Returns how many there were. Used when a run's driver vanished and left them orphaned.
+pub fn end_processes_of_run(run_id: &str) -> usize {
+    let needle = format!("XP_RUN_ID={run_id}");
+    let mut spared = vec![std::process::id()];
+    let mut pid = std::process::id();
+    while let Some(parent) = parent_of(pid).filter(|p| *p > 1) {
+        spared.push(parent);
+        pid = parent;
+    }
+    let mut ended = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else {
+            continue;
+        };
+        if spared.contains(&pid) {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if environ.split(|b| *b == 0).any(|entry| entry == needle.as_bytes()) {
+            // SAFETY: kill(2) on a pid whose environment names the vanished run.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            ended += 1;
+        }
+    }
+    ended
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(1)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -163,6 +163,37 @@ impl HistoryStore {
         self.get(&run_id)
     }
 
+    /// Makes `pid` (started at `start`) the process that drives a run.
+    pub fn set_driver(&self, run_number: u64, pid: u32, start: Option<u64>) -> Result<(), HistoryError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET driver_pid = ?2, driver_start = ?3 WHERE run_number = ?1",
+                params![run_number as i64, pid, start.map(|s| s as i64)],
+            )
+            .map_err(|e| self.db_error(e))?;
+        Ok(())
+    }
+
+    /// Removes a run's record and metrics. Its folder is the caller's to remove.
+    pub fn delete(&self, run_number: u64) -> Result<(), HistoryError> {
+        self.conn
+            .execute("DELETE FROM runs WHERE run_number = ?1", params![run_number as i64])
+            .map_err(|e| self.db_error(e))?;
+        Ok(())
+    }
+
+    /// Numbers and ids of the runs created before `before_ms`.
+    pub fn created_before(&self, before_ms: i64) -> Result<Vec<RunRecord>, HistoryError> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE created_ms < ?1 ORDER BY run_number");
+        let mut statement = self.conn.prepare(&sql).map_err(|e| self.db_error(e))?;
+        let records = statement
+            .query_map(params![before_ms], record_from_row)
+            .map_err(|e| self.db_error(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.db_error(e))?;
+        records.into_iter().map(|record| self.reconcile(record)).collect()
+    }
+
     pub fn set_status(&self, run_number: u64, status: RunStatus) -> Result<(), HistoryError> {
         let now = now_ms();
         let started = (status == RunStatus::Running).then_some(now);
@@ -293,6 +324,14 @@ impl HistoryStore {
         Ok(points)
     }
 
+    /// Fills each record's last metric values (`list` leaves them out).
+    pub fn fill_last_metrics(&self, records: &mut [RunRecord]) -> Result<(), HistoryError> {
+        for record in records {
+            record.metrics = self.last_metric_values(record.run_number)?;
+        }
+        Ok(())
+    }
+
     fn last_metric_values(&self, run_number: u64) -> Result<BTreeMap<String, serde_json::Value>, HistoryError> {
         let mut statement = self
             .conn
@@ -329,7 +368,13 @@ impl HistoryStore {
         if process_is_alive(pid, record.driver_start) {
             return Ok(record);
         }
-        let message = format!("the xp process driving this run (pid {pid}) ended without recording an outcome; the run's last output is in its log");
+        let leftovers = super::liveness::end_processes_of_run(&record.run_id);
+        let mut message = format!(
+            "the xp process driving this run (pid {pid}) ended without recording an outcome; the run's last output is in its log"
+        );
+        if leftovers > 0 {
+            message.push_str(&format!("; {leftovers} process(es) the run left behind were ended"));
+        }
         let changed = self
             .conn
             .execute(

@@ -28,6 +28,9 @@ pub enum SubmitError {
     #[error("script '{script}' is outside the project {}: runs execute a snapshot of the project, so the script must be inside it", project.display())]
     ScriptOutsideProject { script: String, project: PathBuf },
 
+    #[error("{}: TrackedRun is false, so a detached run would leave no record to follow; run it attached or set TrackedRun: true", runconfig.display())]
+    DetachUntracked { runconfig: PathBuf },
+
     #[error("{what} {}: {source}", path.display())]
     Io {
         what: &'static str,
@@ -43,4 +46,16 @@ pub enum SubmitError {
         #[source]
         source: CallError,
     },
+}
+
+/// Wraps an I/O error with what xp was doing and the path.
+pub(crate) fn io_error<'a>(
+    what: &'static str,
+    path: &'a std::path::Path,
+) -> impl FnOnce(std::io::Error) -> SubmitError + 'a {
+    move |source| SubmitError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
 }

@@ -110,6 +110,19 @@ pub fn run_streaming(mut command: Command, what: &str, events: &Events<'_>) -> R
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    let driver = std::process::id();
+    // SAFETY: prctl and getppid are async-signal-safe. If the driving xp dies (kill -9), the
+    // kernel kills the script instead of leaving it orphaned; its descendants are found by
+    // their XP_RUN_ID when the run is next looked at.
+    unsafe {
+        command.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::getppid() as u32 != driver {
+                libc::_exit(137);
+            }
+            Ok(())
+        });
+    }
     let mut child = command
         .spawn()
         .map_err(|error| PluginFailure::new(format!("could not start {what}: {error}")))?;

@@ -1,5 +1,11 @@
-use anyhow::bail;
+mod artifacts;
+mod compare;
+mod logs;
+
+use anyhow::{bail, Context};
 use xp_plugin_api::RunStatus;
+
+pub use artifacts::assets;
 
 use super::args::{HistoryCommand, HistoryListArgs, OutputFormat};
 use super::output;
@@ -26,6 +32,22 @@ pub fn run(context: &CommandContext, command: HistoryCommand) -> anyhow::Result<
                 project.root().display()
             ),
         },
+        HistoryCommand::Logs { run, follow } => logs::print(&store, &run, follow),
+        HistoryCommand::Compare { runs, output } => compare::compare(&store, &runs, output.output),
+        HistoryCommand::Metrics { run, name, output } => compare::metrics(&store, &run, name.as_deref(), output.output),
+        HistoryCommand::Download {
+            run,
+            artifact,
+            dir,
+            overwrite,
+        } => artifacts::download(context, &store, &run, artifact.as_deref(), &dir, overwrite),
+        HistoryCommand::Promote {
+            run,
+            artifact_path,
+            name,
+            force,
+        } => artifacts::promote(context, &project, &store, &run, &artifact_path, &name, force),
+        HistoryCommand::Delete { runs, older_than } => artifacts::delete(context, &store, &runs, older_than.as_deref()),
     }
 }
 
@@ -39,12 +61,26 @@ fn list(store: &HistoryStore, args: HistoryListArgs) -> anyhow::Result<i32> {
         })?),
         None => None,
     };
-    let records = store.list(&ListFilter {
+    let default_limit = if args.query.is_some() { usize::MAX >> 1 } else { 20 };
+    let mut records = store.list(&ListFilter {
         status,
         target: args.target,
-        limit: args.limit,
+        limit: args.limit.unwrap_or(default_limit),
         before: None,
     })?;
+    if args.query.is_some() || matches!(args.output.output, OutputFormat::Json) {
+        store.fill_last_metrics(&mut records)?;
+    }
+    if let Some(query) = &args.query {
+        let expression =
+            jmespath::compile(query).with_context(|| format!("--query {query}: not a JMESPath expression"))?;
+        let data = jmespath::Variable::from_serializable(&records).context("preparing runs for --query")?;
+        let found = expression
+            .search(data)
+            .with_context(|| format!("--query {query}: could not be applied"))?;
+        output::print(&output::json(&*found));
+        return Ok(0);
+    }
     match args.output.output {
         OutputFormat::Json => output::print(&output::json(&records)),
         OutputFormat::Table => {

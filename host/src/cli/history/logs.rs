@@ -1,0 +1,57 @@
+//! `xp history logs RUN [-f]`: a run's output from its first line, followed live while the run
+//! goes, ending with the run's final status.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::time::{Duration, Instant};
+
+use crate::history::HistoryStore;
+
+/// How often a followed log is checked for new output. The log is a local file the driver
+/// appends to, so polling is cheap; this bounds the added latency.
+const POLL: Duration = Duration::from_millis(20);
+/// How often the run's status is checked while following.
+const STATUS_EVERY: Duration = Duration::from_millis(200);
+
+pub fn print(store: &HistoryStore, run: &str, follow: bool) -> anyhow::Result<i32> {
+    let mut record = store.get(run)?;
+    let path = store.run_dir(&record.run_id).join("output.log");
+    let mut out = std::io::stdout().lock();
+    let mut position = 0u64;
+    let mut buffer = Vec::with_capacity(64 * 1024);
+    let mut last_status_check = Instant::now();
+    loop {
+        // Read whatever was appended since the last look.
+        if let Ok(mut file) = std::fs::File::open(&path) {
+            file.seek(SeekFrom::Start(position))?;
+            buffer.clear();
+            file.read_to_end(&mut buffer)?;
+            if !buffer.is_empty() {
+                position += buffer.len() as u64;
+                if out.write_all(&buffer).and_then(|_| out.flush()).is_err() {
+                    // The reader went away (`| head`): stop quietly.
+                    return Ok(0);
+                }
+            }
+        }
+        if !follow || record.status.is_final() {
+            break;
+        }
+        if last_status_check.elapsed() >= STATUS_EVERY {
+            // Read once more after the run ended so no last line is lost.
+            record = store.get(&record.run_id)?;
+            last_status_check = Instant::now();
+            if record.status.is_final() {
+                continue;
+            }
+        }
+        std::thread::sleep(POLL);
+    }
+    drop(out);
+    let exit = record
+        .exit_code
+        .map(|code| format!(", exit code {code}"))
+        .unwrap_or_default();
+    let error = record.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
+    eprintln!("Run {}: {}{exit}{error}", record.run_id, record.status);
+    Ok(0)
+}

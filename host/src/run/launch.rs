@@ -1,0 +1,144 @@
+//! From a plan to a run that is recorded, snapshotted and described as a request for its
+//! plugin. Whatever fails after the record exists closes the record as Failed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use xp_plugin_api::{RunRequest, RunStatus};
+
+use super::error::io_error;
+use super::plan::Plan;
+use super::{git, note, snapshot, support, SubmitError};
+use crate::history::{now_ms, HistoryStore, NewRun};
+use crate::paths::UserDirs;
+use crate::project::Project;
+
+/// A run ready for its plugin.
+pub struct Launched {
+    pub request: RunRequest,
+    pub run_dir: PathBuf,
+    /// False for `TrackedRun: false`: no record, outputs go to the project's `outputs/`.
+    pub tracked: bool,
+}
+
+impl Launched {
+    pub fn log_path(&self) -> PathBuf {
+        self.run_dir.join("output.log")
+    }
+}
+
+/// Records the run (when tracked), copies the snapshot and builds the plugin's request.
+pub fn launch(
+    project: &Project,
+    dirs: &UserDirs,
+    plan: &Plan,
+    store: Option<&mut HistoryStore>,
+    quiet: bool,
+) -> Result<Launched, SubmitError> {
+    let Some(store) = store else {
+        let run_id = format!("{}_{}", project.run_id_prefix(), now_ms());
+        let run_dir = project.xp_dir().join("untracked").join(&run_id);
+        note(
+            quiet,
+            &format!("Untracked run on target {} (TrackedRun: false)", plan.target.name),
+        );
+        let request = build_request(
+            project,
+            dirs,
+            plan,
+            &run_id,
+            0,
+            &run_dir,
+            project.root().join("outputs"),
+        )?;
+        return Ok(Launched {
+            request,
+            run_dir,
+            tracked: false,
+        });
+    };
+    let git_commit = git::head_commit(project.root());
+    let record = store.create_run(&NewRun {
+        id_prefix: &project.run_id_prefix(),
+        script: &plan.script,
+        arguments: &plan.arguments[1..],
+        target: &plan.target.name,
+        runconfig: &plan.runconfig.name,
+        git_commit: git_commit.as_deref(),
+    })?;
+    note(
+        quiet,
+        &format!(
+            "RunId: {} (run {}, target {})",
+            record.run_id, record.run_number, plan.target.name
+        ),
+    );
+    let run_dir = store.run_dir(&record.run_id);
+    let artifacts_dir = run_dir.join("outputs");
+    match build_request(
+        project,
+        dirs,
+        plan,
+        &record.run_id,
+        record.run_number,
+        &run_dir,
+        artifacts_dir,
+    ) {
+        Ok(request) => Ok(Launched {
+            request,
+            run_dir,
+            tracked: true,
+        }),
+        Err(error) => {
+            let _ = std::fs::remove_dir_all(run_dir.join("snapshot"));
+            store.finish(
+                record.run_number,
+                RunStatus::Failed,
+                None,
+                Some(&error.to_string()),
+                &[],
+            )?;
+            Err(error)
+        }
+    }
+}
+
+fn build_request(
+    project: &Project,
+    dirs: &UserDirs,
+    plan: &Plan,
+    run_id: &str,
+    run_number: u64,
+    run_dir: &Path,
+    artifacts_dir: PathBuf,
+) -> Result<RunRequest, SubmitError> {
+    let xp_dir = project.xp_dir();
+    let support_dir = support::ensure(&xp_dir).map_err(io_error("writing xp's Python helpers to", &xp_dir))?;
+    let snapshot_dir = run_dir.join("snapshot");
+    snapshot::copy_project(project.root(), &snapshot_dir).map_err(io_error("copying the project to", &snapshot_dir))?;
+    crate::timing::mark("snapshot copied");
+
+    let mut environment: BTreeMap<String, String> = plan.runconfig.environment_variables.clone();
+    environment.insert("AZUREML_RUN_ID".into(), run_id.to_owned());
+    environment.insert("AZUREML_ARM_PROJECT_NAME".into(), project.name().to_owned());
+    environment.insert("XP_RUN_ID".into(), run_id.to_owned());
+    environment.insert("XP_RUN_NUMBER".into(), run_number.to_string());
+
+    Ok(RunRequest {
+        run_id: run_id.to_owned(),
+        run_number,
+        project_name: project.name().to_owned(),
+        project_dir: project.root().to_path_buf(),
+        snapshot_dir,
+        artifacts_dir,
+        support_dir,
+        script: plan.script.clone(),
+        arguments: plan.arguments.clone(),
+        environment,
+        framework: plan.runconfig.framework.as_str().to_owned(),
+        target: plan.target.to_plugin_target(),
+        dependencies: plan.dependencies.clone(),
+        prepare_environment: plan.runconfig.prepare_environment,
+        state_dir: dirs.plugin_state_dir(plan.plugin.name()),
+    })
+}

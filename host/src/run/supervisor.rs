@@ -1,0 +1,127 @@
+//! Detached runs: `submit --detach` records and snapshots the run, then hands it to a
+//! supervisor — a process of xp's own in its own session, so closing the terminal does not
+//! end it — and returns. The supervisor drives the run like an attached submit would, with
+//! its output going only to the run's log.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+use xp_plugin_api::{RunRequest, RunStatus};
+
+use super::drive::{drive, Reporting};
+use super::error::io_error;
+use super::launch::Launched;
+use super::{signals, Finished, SubmitError};
+use crate::history::{process_start, HistoryStore};
+use crate::plugins::{LoadedPlugin, Manifest};
+
+/// What the supervisor needs, written to `<run dir>/launch.json`.
+#[derive(Serialize, Deserialize)]
+struct LaunchFile {
+    request: RunRequest,
+    plugin_manifest: PathBuf,
+}
+
+const LAUNCH_FILE: &str = "launch.json";
+
+/// Starts the supervisor of `launched` and makes it the run's driver. Returns its pid.
+pub fn detach(launched: &Launched, plugin: &LoadedPlugin, store: &mut HistoryStore) -> Result<u32, SubmitError> {
+    let run_number = launched.request.run_number;
+    let started = start_supervisor(launched, plugin);
+    match started {
+        Ok(pid) => {
+            // Before this process exits: a reader must never see a run whose driver is gone.
+            store.set_driver(run_number, pid, process_start(pid))?;
+            Ok(pid)
+        }
+        Err(error) => {
+            let _ = std::fs::remove_dir_all(launched.run_dir.join("snapshot"));
+            store.finish(run_number, RunStatus::Failed, None, Some(&error.to_string()), &[])?;
+            Err(error)
+        }
+    }
+}
+
+fn start_supervisor(launched: &Launched, plugin: &LoadedPlugin) -> Result<u32, SubmitError> {
+    let launch_path = launched.run_dir.join(LAUNCH_FILE);
+    let file = LaunchFile {
+        request: launched.request.clone(),
+        plugin_manifest: plugin.manifest.path.clone(),
+    };
+    std::fs::write(&launch_path, serde_json::to_vec(&file).expect("plain data"))
+        .map_err(io_error("writing", &launch_path))?;
+    let exe = std::env::current_exe().map_err(io_error("finding the xp executable", Path::new("xp")))?;
+    let supervisor_log = launched.run_dir.join("supervisor.log");
+    let log = std::fs::File::create(&supervisor_log).map_err(io_error("creating", &supervisor_log))?;
+    let mut command = Command::new(&exe);
+    command
+        .arg("supervise")
+        .arg(&launched.run_dir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(io_error("opening", &supervisor_log))?)
+        .stderr(log);
+    // SAFETY: setsid is async-signal-safe; it detaches the supervisor from the terminal's
+    // session so that closing the terminal (SIGHUP) does not reach it.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let child = command.spawn().map_err(io_error("starting the supervisor", &exe))?;
+    Ok(child.id())
+}
+
+/// The supervisor's side (`xp supervise RUN_DIR`): loads the plugin the submit chose and
+/// drives the run to its end. Whatever goes wrong is recorded in the run.
+pub fn supervise(run_dir: &Path) -> Result<Finished, SubmitError> {
+    signals::install();
+    let launch_path = run_dir.join(LAUNCH_FILE);
+    let text = std::fs::read(&launch_path).map_err(io_error("reading", &launch_path))?;
+    let file: LaunchFile = serde_json::from_slice(&text).map_err(|error| SubmitError::Io {
+        what: "reading",
+        path: launch_path.clone(),
+        source: std::io::Error::other(error),
+    })?;
+    let request = file.request;
+    let store = HistoryStore::open(&request.project_dir.join(crate::project::XP_DIR))?;
+    store.set_driver(
+        request.run_number,
+        std::process::id(),
+        crate::history::current_process_start(),
+    )?;
+    let plugin = Manifest::read(&file.plugin_manifest)
+        .map_err(SubmitError::from)
+        .and_then(|manifest| LoadedPlugin::load(manifest, &request.target.target_type).map_err(SubmitError::from));
+    let plugin = match plugin {
+        Ok(plugin) => plugin,
+        Err(error) => {
+            store.finish(
+                request.run_number,
+                RunStatus::Failed,
+                None,
+                Some(&error.to_string()),
+                &[],
+            )?;
+            return Err(error);
+        }
+    };
+    let launched = Launched {
+        request,
+        run_dir: run_dir.to_path_buf(),
+        tracked: true,
+    };
+    let finished = drive(
+        &plugin,
+        &launched,
+        Some(store),
+        Reporting {
+            echo: false,
+            quiet: false,
+        },
+    );
+    let _ = std::fs::remove_file(&launch_path);
+    finished
+}
