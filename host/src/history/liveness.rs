@@ -1,13 +1,17 @@
 //! Whether the process that drives a run is still there. A pid alone can be reused, so the
 //! process's start time (from `/proc/<pid>/stat`) is recorded with it and compared.
 
-/// The start time of a process in clock ticks since boot, if it exists.
+/// The start time of a process in clock ticks since boot, if it exists and has not ended (a
+/// zombie, dead but not yet reaped, counts as ended).
 pub fn process_start(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces and parentheses: skip past its last ')'.
-    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
     // Fields after the name start at field 3 (state); starttime is field 22.
-    after_name.split_whitespace().nth(19)?.parse().ok()
+    if matches!(fields.next()?, "Z" | "X" | "x") {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 pub fn current_process_start() -> Option<u64> {
@@ -69,6 +73,22 @@ mod tests {
         let start = current_process_start().expect("/proc is readable");
         assert!(process_is_alive(std::process::id(), Some(start)));
         assert!(!process_is_alive(std::process::id(), Some(start + 1)));
+    }
+
+    #[test]
+    fn a_zombie_is_not_alive() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        let start = process_start(pid);
+        assert!(start.is_some() && process_is_alive(pid, start));
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        // Not reaped yet: the process is a zombie until wait().
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while process_start(pid).is_some() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!process_is_alive(pid, start));
+        child.wait().unwrap();
     }
 
     #[test]
