@@ -82,9 +82,13 @@ pub struct PluginMod {
     pub prepare: extern "C" fn(RStr<'_>, SinkRef<'_>) -> RResult<RString, PluginError>,
     /// Runs a snapshot: [`crate::protocol::RunRequest`] -> [`crate::protocol::RunOutcome`].
     ///
-    /// New entry points go after this one; hosts read them as `Option`s.
+    /// New entry points go after this one; hosts read them as `Option`s, since plugins built
+    /// against an older plugin-api do not have them.
     #[sabi(last_prefix_field)]
     pub run: extern "C" fn(RStr<'_>, SinkRef<'_>) -> RResult<RString, PluginError>,
+    /// Removes what the plugin built for a project (images, environments):
+    /// [`crate::protocol::CleanRequest`] -> [`crate::protocol::CleanReply`]. Since 0.1.1.
+    pub clean: extern "C" fn(RStr<'_>, SinkRef<'_>) -> RResult<RString, PluginError>,
 }
 
 impl RootModule for PluginModRef {

@@ -62,6 +62,15 @@ pub trait Executor: Send + Sync + 'static {
     /// Runs the snapshot, streaming output through `events`, and returns once the script has
     /// ended and its `outputs/` are in `request.artifacts_dir`.
     fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure>;
+
+    /// Removes what the plugin built for the project (images, environments). The default has
+    /// nothing to remove.
+    fn clean(&self, _request: CleanRequest, _events: &Events<'_>) -> Result<CleanReply, PluginFailure> {
+        Ok(CleanReply {
+            removed: Vec::new(),
+            messages: vec!["this target type keeps nothing to clean".to_owned()],
+        })
+    }
 }
 
 fn error(kind: &str, message: String) -> PluginError {
@@ -123,6 +132,14 @@ pub fn prepare_entry(
     sink: SinkRef<'_>,
 ) -> RResult<RString, PluginError> {
     guarded(request, |request| executor().prepare(request, &Events::new(sink)))
+}
+
+pub fn clean_entry(
+    executor: fn() -> &'static dyn Executor,
+    request: RStr<'_>,
+    sink: SinkRef<'_>,
+) -> RResult<RString, PluginError> {
+    guarded(request, |request| executor().clean(request, &Events::new(sink)))
 }
 
 pub fn run_entry(

@@ -30,7 +30,7 @@ pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::executor::{attach_entry, describe_entry, prepare_entry, run_entry};
+    pub use crate::executor::{attach_entry, clean_entry, describe_entry, prepare_entry, run_entry};
 }
 
 /// Exports an [`Executor`] as this library's xp plugin.
@@ -79,6 +79,13 @@ macro_rules! export_plugin {
                 $crate::__private::run_entry(executor, request, sink)
             }
 
+            extern "C" fn clean(
+                request: __as::std_types::RStr<'_>,
+                sink: $crate::abi::SinkRef<'_>,
+            ) -> __as::std_types::RResult<__as::std_types::RString, $crate::abi::PluginError> {
+                $crate::__private::clean_entry(executor, request, sink)
+            }
+
             fn root_module() -> $crate::abi::PluginModRef {
                 use __as::prefix_type::PrefixTypeTrait;
                 $crate::abi::PluginMod {
@@ -86,6 +93,7 @@ macro_rules! export_plugin {
                     attach,
                     prepare,
                     run,
+                    clean,
                 }
                 .leak_into_prefix()
             }

@@ -117,6 +117,9 @@ pub struct AttachReply {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct PrepareRequest {
     pub project_dir: PathBuf,
+    /// The project folder's name. Since 0.1.1.
+    #[serde(default)]
+    pub project_name: String,
     pub target: Target,
     #[serde(default)]
     pub dependencies: Dependencies,
@@ -131,6 +134,25 @@ pub struct PrepareRequest {
 pub struct PrepareReply {
     /// True when an existing environment was reused and nothing was built.
     pub cached: bool,
+    #[serde(default)]
+    pub messages: Vec<String>,
+}
+
+/// `xp experiment clean`: remove what the plugin built for this project and target. Since 0.1.1.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct CleanRequest {
+    pub project_dir: PathBuf,
+    pub project_name: String,
+    pub target: Target,
+    #[serde(default)]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct CleanReply {
+    /// What was removed (image tags, folders), one entry each.
+    #[serde(default)]
+    pub removed: Vec<String>,
     #[serde(default)]
     pub messages: Vec<String>,
 }

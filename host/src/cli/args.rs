@@ -82,6 +82,8 @@ pub enum ExperimentCommand {
     Submit(SubmitArgs),
     /// Build or check a target's environment ahead of a run.
     Prepare(PrepareArgs),
+    /// Remove what a target built for this project (e.g. the docker target's images).
+    Clean(PrepareArgs),
     /// Cancel a queued or running run: its target ends what it started.
     Cancel {
         /// Run id or run number.

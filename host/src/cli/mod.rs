@@ -63,6 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             ExperimentCommand::Submit(args) => submit::submit(&context, args),
             ExperimentCommand::Prepare(args) => submit::prepare(&context, args),
             ExperimentCommand::Cancel { run } => submit::cancel(&context, &run),
+            ExperimentCommand::Clean(args) => submit::clean(&context, args),
         },
         Command::Computetarget { command } => computetarget::run(&context, command),
         Command::Runconfiguration { command } => runconfiguration::run(&context, command),

@@ -61,3 +61,18 @@ pub fn cancel(context: &CommandContext, run: &str) -> anyhow::Result<i32> {
         ),
     }
 }
+
+pub fn clean(context: &CommandContext, args: PrepareArgs) -> anyhow::Result<i32> {
+    let project = context.project()?;
+    let reply = run::clean(&project, &context.dirs, &args.runconfig)?;
+    for message in &reply.messages {
+        eprintln!("{message}");
+    }
+    for removed in &reply.removed {
+        println!("removed {removed}");
+    }
+    if !context.quiet {
+        eprintln!("Removed {} item(s).", reply.removed.len());
+    }
+    Ok(0)
+}

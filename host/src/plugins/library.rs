@@ -7,7 +7,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use xp_plugin_api::abi::{self, EventSink, EventSink_TO, PluginModRef, SinkRef};
 use xp_plugin_api::{
-    AttachReply, AttachRequest, PluginDescription, PrepareReply, PrepareRequest, RunOutcome, RunRequest,
+    AttachReply, AttachRequest, CleanReply, CleanRequest, PluginDescription, PrepareReply, PrepareRequest, RunOutcome,
+    RunRequest,
 };
 
 use super::{Manifest, PluginError};
@@ -21,6 +22,9 @@ pub enum CallError {
     /// The plugin panicked; the message is the panic's.
     #[error("plugin '{plugin}' panicked: {message}")]
     Panicked { plugin: String, message: String },
+    /// The plugin was built against a plugin-api without this entry point.
+    #[error("plugin '{plugin}' does not support {what}: it was built against an older plugin-api; update the plugin")]
+    Unsupported { plugin: String, what: &'static str },
     /// The plugin and host did not understand each other.
     #[error("plugin '{plugin}' and this xp disagree on the protocol: {message}")]
     Protocol { plugin: String, message: String },
@@ -112,6 +116,15 @@ impl LoadedPlugin {
 
     pub fn run<S: EventSink + Send + Sync>(&self, request: &RunRequest, sink: &S) -> Result<RunOutcome, CallError> {
         self.call(self.module.run(), request, sink)
+    }
+
+    /// `clean` is optional: plugins built against plugin-api 0.1.0 lack it.
+    pub fn clean<S: EventSink + Send + Sync>(&self, request: &CleanRequest, sink: &S) -> Result<CleanReply, CallError> {
+        let entry = self.module.clean().ok_or_else(|| CallError::Unsupported {
+            plugin: self.name().to_owned(),
+            what: "clean",
+        })?;
+        self.call(entry, request, sink)
     }
 
     fn call<Req: Serialize, Reply: DeserializeOwned, S: EventSink + Send + Sync>(

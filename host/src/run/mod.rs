@@ -23,7 +23,7 @@ pub use drive::list_artifacts;
 pub use error::SubmitError;
 pub use sink::{Recorder, RunSink};
 pub use supervisor::supervise;
-use xp_plugin_api::{PrepareReply, PrepareRequest, RunStatus};
+use xp_plugin_api::{CleanReply, CleanRequest, PrepareReply, PrepareRequest, RunStatus};
 
 use crate::history::HistoryStore;
 use crate::paths::UserDirs;
@@ -109,6 +109,36 @@ pub fn submit(
     )
 }
 
+/// A run configuration with its target and the plugin that serves it.
+fn configured_target(
+    project: &Project,
+    dirs: &UserDirs,
+    runconfig_name: &str,
+) -> Result<
+    (
+        crate::project::RunConfig,
+        crate::project::ComputeTarget,
+        plugins::LoadedPlugin,
+    ),
+    SubmitError,
+> {
+    let runconfig = project.load_runconfig(runconfig_name)?;
+    let target_name = runconfig.target.clone().ok_or_else(|| SubmitError::NoTarget {
+        runconfig: runconfig.path.clone(),
+    })?;
+    let target = project.load_target(&target_name)?;
+    let plugin = plugins::load_for_type(&target.target_type, Some(project.root()), dirs)?;
+    Ok((runconfig, target, plugin))
+}
+
+fn plugin_call_error(target: &crate::project::ComputeTarget) -> impl FnOnce(plugins::CallError) -> SubmitError + '_ {
+    move |source| SubmitError::PluginCall {
+        target: target.name.clone(),
+        compute_file: target.path.clone(),
+        source,
+    }
+}
+
 /// `xp experiment prepare`: builds or checks the target's environment ahead of a run.
 pub fn prepare(
     project: &Project,
@@ -116,26 +146,29 @@ pub fn prepare(
     runconfig_name: &str,
     quiet: bool,
 ) -> Result<PrepareReply, SubmitError> {
-    let runconfig = project.load_runconfig(runconfig_name)?;
-    let target_name = runconfig.target.clone().ok_or_else(|| SubmitError::NoTarget {
-        runconfig: runconfig.path.clone(),
-    })?;
-    let target = project.load_target(&target_name)?;
-    let plugin = plugins::load_for_type(&target.target_type, Some(project.root()), dirs)?;
+    let (runconfig, target, plugin) = configured_target(project, dirs, runconfig_name)?;
     signals::install();
     let request = PrepareRequest {
         project_dir: project.root().to_path_buf(),
+        project_name: project.name().to_owned(),
         target: target.to_plugin_target(),
         dependencies: plan::dependencies(project, &runconfig, quiet)?,
         framework: runconfig.framework.as_str().to_owned(),
         state_dir: dirs.plugin_state_dir(plugin.name()),
     };
     let sink = RunSink::new(None, None, true, signals::cancel_requested);
-    plugin
-        .prepare(&request, &sink)
-        .map_err(|source| SubmitError::PluginCall {
-            target: target.name.clone(),
-            compute_file: target.path.clone(),
-            source,
-        })
+    plugin.prepare(&request, &sink).map_err(plugin_call_error(&target))
+}
+
+/// `xp experiment clean`: asks the target's plugin to remove what it built for this project.
+pub fn clean(project: &Project, dirs: &UserDirs, runconfig_name: &str) -> Result<CleanReply, SubmitError> {
+    let (_, target, plugin) = configured_target(project, dirs, runconfig_name)?;
+    let request = CleanRequest {
+        project_dir: project.root().to_path_buf(),
+        project_name: project.name().to_owned(),
+        target: target.to_plugin_target(),
+        state_dir: dirs.plugin_state_dir(plugin.name()),
+    };
+    let sink = RunSink::new(None, None, true, signals::cancel_requested);
+    plugin.clean(&request, &sink).map_err(plugin_call_error(&target))
 }

@@ -1,0 +1,228 @@
+//! The `docker` executor (Workbench also wrote `localdocker`): runs the snapshot in a fresh
+//! container on the local Docker engine, in an environment image built from the project's
+//! dependency files and cached by the hash of everything that defines it.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+
+use xp_dockerkit::environment::{ensure_environment, Environment, EnvironmentRequest};
+use xp_dockerkit::{archive, ContainerRun, Engine};
+use xp_plugin_api::{
+    AttachReply, AttachRequest, CleanReply, CleanRequest, Events, Executor, PluginDescription, PluginFailure,
+    PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus, Target,
+};
+use xp_plugin_support::environment::{local_shared_directory, script_environment, DEFAULT_SHARED_DIRECTORY};
+use xp_plugin_support::outputs;
+
+/// Where things live inside the container.
+const RUN_DIR: &str = "/azureml-run";
+const SUPPORT_DIR: &str = "/xp-support";
+const SHARE_DIR: &str = "/azureml-share";
+
+#[derive(Default)]
+struct DockerExecutor;
+
+fn base_image(target: &Target) -> Result<&str, PluginFailure> {
+    target.setting_str("baseDockerImage").filter(|i| !i.trim().is_empty()).ok_or_else(|| {
+        PluginFailure::new(format!(
+            "aml_config/{}.compute has no baseDockerImage; set it to a local image, e.g. `baseDockerImage: python:3.11-slim`",
+            target.name
+        ))
+    })
+}
+
+/// A container name from a run id: Docker allows `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+fn container_name(run_id: &str) -> String {
+    let name: String = run_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("xp-{name}")
+}
+
+/// The command the container runs: the interpreter (or spark-submit) and the arguments.
+fn command(request: &RunRequest, environment: &Environment) -> Result<Vec<String>, PluginFailure> {
+    if request.framework == "PySpark" {
+        let spark_submit = environment.probe.spark_submit.clone().ok_or_else(|| {
+            PluginFailure::new(format!(
+                "Framework PySpark runs spark-submit in the container, but image {} has none on PATH; use a base image with Spark (e.g. one with pyspark installed)",
+                environment.image
+            ))
+        })?;
+        let mut command = vec![spark_submit];
+        let dependencies = &request.dependencies;
+        for (key, value) in &dependencies.spark_configuration {
+            command.push("--conf".into());
+            command.push(format!("{key}={value}"));
+        }
+        if !dependencies.spark_packages.is_empty() {
+            command.push("--packages".into());
+            command.push(dependencies.spark_packages.join(","));
+        }
+        if !dependencies.spark_repositories.is_empty() {
+            command.push("--repositories".into());
+            command.push(dependencies.spark_repositories.join(","));
+        }
+        command.extend(request.arguments.iter().cloned());
+        return Ok(command);
+    }
+    let python =
+        environment.probe.python.clone().ok_or_else(|| {
+            PluginFailure::new(format!("image {} has no python3 or python on PATH", environment.image))
+        })?;
+    Ok(std::iter::once(python)
+        .chain(request.arguments.iter().cloned())
+        .collect())
+}
+
+impl Executor for DockerExecutor {
+    fn describe(&self) -> PluginDescription {
+        PluginDescription {
+            name: "docker".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            api_version: xp_plugin_api::API_VERSION.into(),
+            target_types: vec!["docker".into(), "localdocker".into()],
+        }
+    }
+
+    fn attach(&self, request: AttachRequest, _events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
+        let image = base_image(&request.target)?.to_owned();
+        let mut settings = request.target.settings.clone();
+        settings.entry("sharedVolumes").or_insert(false.into());
+        settings.entry("nvidiaDocker").or_insert(false.into());
+        settings
+            .entry("nativeSharedDirectory")
+            .or_insert(DEFAULT_SHARED_DIRECTORY.into());
+        let mut messages = Vec::new();
+        let engine = Engine::connect_local()?;
+        match engine.image_id(&image)? {
+            Some(_) => messages.push(format!("Base image {image} is on {}.", engine.description)),
+            None => messages.push(format!(
+                "warning: base image {image} is not on {} yet; build or load it before the first run",
+                engine.description
+            )),
+        }
+        let mut runconfig = xp_plugin_api::Settings::new();
+        runconfig.insert("PrepareEnvironment".into(), true.into());
+        Ok(AttachReply {
+            settings,
+            runconfig,
+            messages,
+        })
+    }
+
+    fn prepare(&self, request: PrepareRequest, events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
+        let engine = Engine::connect_local()?;
+        let environment = ensure_environment(
+            &engine,
+            &EnvironmentRequest {
+                target: &request.target,
+                dependencies: &request.dependencies,
+                project_dir: &request.project_dir,
+                project_name: &request.project_name,
+                state_dir: &request.state_dir,
+                build_if_missing: true,
+            },
+            events,
+        )?;
+        Ok(PrepareReply {
+            cached: environment.cached,
+            messages: vec![environment.summary()],
+        })
+    }
+
+    fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
+        events.status(RunStatus::Preparing);
+        let engine = Engine::connect_local()?;
+        let environment = ensure_environment(
+            &engine,
+            &EnvironmentRequest {
+                target: &request.target,
+                dependencies: &request.dependencies,
+                project_dir: &request.project_dir,
+                project_name: &request.project_name,
+                state_dir: &request.state_dir,
+                build_if_missing: request.prepare_environment,
+            },
+            events,
+        )?;
+        let shared = local_shared_directory(&request);
+        std::fs::create_dir_all(&shared).map_err(|e| {
+            PluginFailure::new(format!(
+                "creating the shared directory {} (nativeSharedDirectory): {e}",
+                shared.display()
+            ))
+        })?;
+        let mounted = request.target.setting_bool("sharedVolumes").unwrap_or(false);
+        let mut binds = vec![format!("{}:{SHARE_DIR}", shared.display())];
+        let mut run = ContainerRun {
+            name: container_name(&request.run_id),
+            image: environment.image.clone(),
+            command: command(&request, &environment)?,
+            environment: script_environment(&request, SUPPORT_DIR, None, Some(&format!("{SHARE_DIR}/")))
+                .into_iter()
+                .collect(),
+            working_dir: RUN_DIR.into(),
+            gpus: request.target.setting_bool("nvidiaDocker").unwrap_or(false),
+            labels: HashMap::from([("xp.run".to_owned(), request.run_id.clone())]),
+            ..ContainerRun::default()
+        };
+        if mounted {
+            // The snapshot is already a private copy: mount it rather than copy it again, and
+            // run as its owner so outputs stay the user's.
+            binds.push(format!("{}:{RUN_DIR}", request.snapshot_dir.display()));
+            binds.push(format!("{}:{SUPPORT_DIR}:ro", request.support_dir.display()));
+            if let Ok(meta) = std::fs::metadata(&request.snapshot_dir) {
+                if meta.uid() != 0 {
+                    run.user = Some(format!("{}:{}", meta.uid(), meta.gid()));
+                }
+            }
+        } else {
+            let tar = archive::tar(
+                &[
+                    (&request.snapshot_dir, "azureml-run"),
+                    (&request.support_dir, "xp-support"),
+                ],
+                &[],
+            )
+            .map_err(|e| PluginFailure::new(format!("packing the snapshot: {e}")))?;
+            run.upload = Some(tar);
+            run.download = Some((format!("{RUN_DIR}/outputs"), request.artifacts_dir.clone()));
+        }
+        run.binds = binds;
+        events.status(RunStatus::Running);
+        let outcome = engine.run_container(&run, events)?;
+        if mounted {
+            outputs::collect(&request.snapshot_dir.join("outputs"), &request.artifacts_dir).map_err(|e| {
+                PluginFailure::new(format!(
+                    "collecting outputs/ into {}: {e}",
+                    request.artifacts_dir.display()
+                ))
+            })?;
+        }
+        Ok(outcome)
+    }
+
+    fn clean(&self, request: CleanRequest, _events: &Events<'_>) -> Result<CleanReply, PluginFailure> {
+        let engine = Engine::connect_local()?;
+        let removed = engine.remove_project_images(&request.project_dir)?;
+        let messages = if removed.is_empty() {
+            vec![format!(
+                "no images built by xp for {} on {}",
+                request.project_dir.display(),
+                engine.description
+            )]
+        } else {
+            Vec::new()
+        };
+        Ok(CleanReply { removed, messages })
+    }
+}
+
+xp_plugin_api::export_plugin!(DockerExecutor);

@@ -1,0 +1,111 @@
+//! Finding or building a target's environment image.
+
+use std::path::Path;
+
+use xp_plugin_api::{Dependencies, Events, PluginFailure, RunStatus, Target};
+
+use crate::engine::Engine;
+use crate::recipe::{recipe, Probe};
+
+/// What [`ensure_environment`] needs to know.
+pub struct EnvironmentRequest<'a> {
+    pub target: &'a Target,
+    pub dependencies: &'a Dependencies,
+    pub project_dir: &'a Path,
+    pub project_name: &'a str,
+    /// The plugin's state folder (probe cache).
+    pub state_dir: &'a Path,
+    /// Build the image when it is missing (`PrepareEnvironment: true`, `xp experiment prepare`).
+    pub build_if_missing: bool,
+}
+
+/// The image runs use, and what it offers.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    /// Tag (or id, when the base image is used as it is) to run.
+    pub image: String,
+    pub probe: Probe,
+    /// True when nothing was built.
+    pub cached: bool,
+    pub base: String,
+}
+
+impl Environment {
+    pub fn summary(&self) -> String {
+        if self.image == self.base || self.image.starts_with("sha256:") {
+            format!(
+                "Environment: base image {} as it is (no packages to install)",
+                self.base
+            )
+        } else if self.cached {
+            format!(
+                "Environment image {} is up to date (cached): nothing to build",
+                self.image
+            )
+        } else {
+            format!("Built environment image {}", self.image)
+        }
+    }
+}
+
+/// Finds the environment image of a target for these dependencies, building it when allowed.
+pub fn ensure_environment(
+    engine: &Engine,
+    request: &EnvironmentRequest<'_>,
+    events: &Events<'_>,
+) -> Result<Environment, PluginFailure> {
+    let target = request.target;
+    let base = target
+        .setting_str("baseDockerImage")
+        .filter(|i| !i.trim().is_empty())
+        .ok_or_else(|| {
+            PluginFailure::new(format!(
+                "aml_config/{}.compute has no baseDockerImage; set it to an image the engine has",
+                target.name
+            ))
+        })?
+        .to_owned();
+    let base_id = engine.image_id(&base)?.ok_or_else(|| {
+        PluginFailure::new(format!(
+            "base image {base} (baseDockerImage in aml_config/{}.compute) does not exist on {}; build or load it there first (`docker images` lists what it has)",
+            target.name, engine.description
+        ))
+    })?;
+    let base_probe = engine.probe(&base_id, request.state_dir)?;
+    let recipe =
+        recipe(&base_id, &base_probe, request.dependencies, request.project_dir).map_err(PluginFailure::new)?;
+    if recipe.nothing_to_install {
+        return Ok(Environment {
+            image: base_id,
+            probe: base_probe,
+            cached: true,
+            base,
+        });
+    }
+    let tag = recipe.tag(request.project_name);
+    let (image_id, cached) = match engine.image_id(&tag)? {
+        Some(id) => (id, true),
+        None if !request.build_if_missing => {
+            return Err(PluginFailure::new(format!(
+                "the environment image for target '{}' is not built for the current dependencies; run `xp experiment prepare -c {}` or set `PrepareEnvironment: true` in the run configuration",
+                target.name, target.name
+            )))
+        }
+        None => {
+            events.status(RunStatus::Preparing);
+            events.info(&format!("Building environment image {tag} from {base} (once for these dependencies)"));
+            engine.build(&recipe, &tag, request.project_dir, events)?;
+            let id = engine
+                .image_id(&tag)?
+                .ok_or_else(|| PluginFailure::new(format!("the build of {tag} succeeded but the engine has no such image")))?;
+            (id, false)
+        }
+    };
+    let probe = engine.probe(&image_id, request.state_dir)?;
+    Ok(Environment {
+        image: tag,
+        probe,
+        cached,
+        base,
+    })
+}
