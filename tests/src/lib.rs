@@ -221,3 +221,67 @@ pub fn process_exists(pid: u32) -> bool {
         Err(_) => false,
     }
 }
+
+/// An image the shared test setup (`scripts/services.sh start docker`) builds, by its
+/// variable or default tag. A missing image fails the test: in CI a missing service is an
+/// error, not a skip.
+pub fn test_image(variable: &str, default: &str) -> String {
+    let image = std::env::var(variable).unwrap_or_else(|_| default.to_owned());
+    let status = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", &image])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("the docker client runs");
+    assert!(
+        status.success(),
+        "test image {image} is missing: run `scripts/services.sh start docker` (scripts/test.sh does)"
+    );
+    image
+}
+
+/// Containers carrying a label `key=value`, running or not.
+pub fn containers_with_label(label: &str) -> Vec<String> {
+    let output = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label={label}")])
+        .output()
+        .expect("the docker client runs");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Writes a pure-Python wheel `<name>-<version>-py3-none-any.whl` with one module `<name>`
+/// into `dir`, and returns its file name. No network, no build tools: a wheel is a zip.
+pub fn make_wheel(dir: &Path, name: &str, version: &str, module_source: &str) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let file = format!("{name}-{version}-py3-none-any.whl");
+    let script = r#"
+import base64, hashlib, sys, zipfile
+path, name, version, source = sys.argv[1:5]
+dist = "%s-%s.dist-info" % (name, version)
+files = {
+    "%s/__init__.py" % name: source,
+    dist + "/METADATA": "Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (name, version),
+    dist + "/WHEEL": "Wheel-Version: 1.0\nGenerator: xp-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+record = []
+with zipfile.ZipFile(path, "w") as z:
+    for arcname, text in files.items():
+        data = text.encode()
+        z.writestr(arcname, data)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append("%s,sha256=%s,%d" % (arcname, digest, len(data)))
+    record.append(dist + "/RECORD,,")
+    z.writestr(dist + "/RECORD", "\n".join(record) + "\n")
+"#;
+    let status = Command::new("python3")
+        .args(["-c", script])
+        .arg(dir.join(&file))
+        .args([name, version, module_source])
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "writing the wheel {file}");
+    file
+}

@@ -31,6 +31,33 @@ fn base_image(target: &Target) -> Result<&str, PluginFailure> {
     })
 }
 
+/// The `memory` setting (`512m`, `2g`, `1073741824`) in bytes.
+fn memory_limit(target: &Target) -> Result<Option<i64>, PluginFailure> {
+    let Some(value) = target.settings.get("memory") else {
+        return Ok(None);
+    };
+    let text = match value {
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) => s.trim().to_ascii_lowercase(),
+        _ => String::new(),
+    };
+    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let factor: i64 = match unit {
+        "" | "b" => 1,
+        "k" | "kb" => 1 << 10,
+        "m" | "mb" => 1 << 20,
+        "g" | "gb" => 1 << 30,
+        _ => 0,
+    };
+    match digits.parse::<i64>() {
+        Ok(number) if factor > 0 && number > 0 => Ok(Some(number * factor)),
+        _ => Err(PluginFailure::new(format!(
+            "aml_config/{}.compute: memory: {value} is not a size; expected e.g. 512m or 2g",
+            target.name
+        ))),
+    }
+}
+
 /// A container name from a run id: Docker allows `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 fn container_name(run_id: &str) -> String {
     let name: String = run_id
@@ -170,6 +197,7 @@ impl Executor for DockerExecutor {
                 .collect(),
             working_dir: RUN_DIR.into(),
             gpus: request.target.setting_bool("nvidiaDocker").unwrap_or(false),
+            memory: memory_limit(&request.target)?,
             labels: HashMap::from([("xp.run".to_owned(), request.run_id.clone())]),
             ..ContainerRun::default()
         };

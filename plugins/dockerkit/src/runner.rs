@@ -38,6 +38,8 @@ pub struct ContainerRun {
     /// `uid:gid` to run as.
     pub user: Option<String>,
     pub gpus: bool,
+    /// Memory limit in bytes (swap included).
+    pub memory: Option<i64>,
     pub labels: HashMap<String, String>,
 }
 
@@ -85,6 +87,8 @@ impl Engine {
                 labels: Some(run.labels.clone()),
                 host_config: Some(HostConfig {
                     binds: Some(run.binds.clone()),
+                    memory: run.memory,
+                    memory_swap: run.memory,
                     device_requests: run.gpus.then(|| {
                         vec![DeviceRequest {
                             count: Some(-1),
