@@ -42,7 +42,12 @@ pub fn run(context: &CommandContext, command: PluginCommand) -> anyhow::Result<i
             "name": name, "version": version, "target_types": types, "manifest": location,
             "compatible": status == "compatible", "status": status,
         }));
-        rows.push(vec![name, version, types, location, status]);
+        // The table keeps the first sentence; `-o json` has the whole reason.
+        let short = match status.find("; ") {
+            Some(at) if status.len() > 160 => format!("{} ...", &status[..at]),
+            _ => status,
+        };
+        rows.push(vec![name, version, types, location, short]);
     }
     match format.output {
         OutputFormat::Table => {

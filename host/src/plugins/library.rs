@@ -38,15 +38,27 @@ pub struct LoadedPlugin {
     module: PluginModRef,
 }
 
-/// abi_stable's layout-mismatch report lists every field it compared; keep the head of it.
+/// abi_stable's layout-mismatch report starts with a dump of every type it compared and
+/// says what differs after it: keep the part from the first `Error` on.
 fn short_library_error(error: &LibraryError) -> String {
     let text = error.to_string();
-    let mut lines: Vec<&str> = text.lines().filter(|line| !line.trim().is_empty()).collect();
-    if lines.len() > 12 {
-        lines.truncate(12);
-        lines.push("... (the rest of abi_stable's layout report is omitted)");
+    let lines: Vec<&str> = text.lines().filter(|line| !line.trim().is_empty()).collect();
+    let start = lines
+        .iter()
+        .position(|line| line.trim_start().starts_with("Error"))
+        .unwrap_or(0);
+    // After the differences comes "N error(s)inside:" and the dump of the enclosing types.
+    let end = lines[start..]
+        .iter()
+        .position(|line| line.contains("error(s)inside"))
+        .map(|at| start + at)
+        .unwrap_or(lines.len())
+        .min(start + 12);
+    let mut kept: Vec<&str> = lines[start..end].iter().map(|line| line.trim()).collect();
+    if end < lines.len() {
+        kept.push("(the rest of abi_stable's layout report is omitted)");
     }
-    lines.join("\n")
+    kept.join(" ").replace(": ", ":").replace(':', ": ")
 }
 
 impl LoadedPlugin {

@@ -1,0 +1,258 @@
+//! `venv`: an xp executor plugin, built out of tree against the published plugin API only.
+//!
+//! A `venv` target runs the script on this machine, in a Python virtual environment made from
+//! the project's pip list (the `pip:` section of `conda_dependencies.yml`, which the host reads
+//! and passes as `dependencies.pip_packages`). Environments are cached by content under the
+//! plugin's state folder, so only the first run with a given list pays for the build.
+//!
+//! Settings (`aml_config/NAME.compute`):
+//! - `pythonLocation`: the base interpreter the environments are made with (default `python3`).
+//! - `nativeSharedDirectory`: the folder shared by the project's runs (default
+//!   `~/.azureml/share/`), given to scripts as `AZUREML_NATIVE_SHARE_DIRECTORY`.
+//!
+//! This crate is the worked example of `plugin-api/PLUGINS.md`.
+
+mod environment;
+mod fingerprint;
+mod process;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use environment::{Environment, Prepared, Spec, DEFAULT_PYTHON};
+use xp_plugin_api::{
+    AttachReply, AttachRequest, CleanReply, CleanRequest, Events, Executor, PluginDescription, PluginFailure,
+    PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus, Target,
+};
+
+/// Where Workbench kept the shared directory when `nativeSharedDirectory` is not set.
+const DEFAULT_SHARED_DIRECTORY: &str = "~/.azureml/share/";
+
+#[derive(Default)]
+struct VenvExecutor;
+
+fn unsupported_framework(framework: &str, target: &Target) -> Option<PluginFailure> {
+    (!framework.is_empty() && !framework.eq_ignore_ascii_case("Python")).then(|| {
+        PluginFailure::new(format!(
+            "target '{}' (type venv) runs Python scripts only, but the run configuration says Framework {framework}; use a local or cluster target for PySpark",
+            target.name
+        ))
+    })
+}
+
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix('~'), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
+            PathBuf::from(home).join(rest.trim_start_matches('/'))
+        }
+        _ => PathBuf::from(path),
+    }
+}
+
+/// `<nativeSharedDirectory>/<project>/`, created.
+fn shared_directory(request: &RunRequest) -> Result<String, PluginFailure> {
+    let base = request
+        .target
+        .setting_str("nativeSharedDirectory")
+        .filter(|dir| !dir.trim().is_empty())
+        .unwrap_or(DEFAULT_SHARED_DIRECTORY);
+    let dir = expand_home(base).join(&request.project_name);
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        PluginFailure::new(format!(
+            "creating the shared directory {} (nativeSharedDirectory in aml_config/{}.compute): {e}",
+            dir.display(),
+            request.target.name
+        ))
+    })?;
+    Ok(format!("{}/", dir.display()))
+}
+
+/// The script's environment: the run's variables, xp's helpers first on `PYTHONPATH`,
+/// unbuffered output, and the virtual environment activated (`VIRTUAL_ENV`, `PATH`), so that
+/// the script's own `python` and `pip` subprocesses use it too.
+fn script_environment(request: &RunRequest, venv: &Environment, shared: String) -> BTreeMap<String, String> {
+    let mut environment = request.environment.clone();
+    let support = request.support_dir.to_string_lossy().into_owned();
+    let pythonpath = environment
+        .remove("PYTHONPATH")
+        .or_else(|| std::env::var("PYTHONPATH").ok())
+        .filter(|rest| !rest.is_empty())
+        .map(|rest| format!("{support}:{rest}"))
+        .unwrap_or(support);
+    environment.insert("PYTHONPATH".into(), pythonpath);
+    environment.insert("PYTHONUNBUFFERED".into(), "1".into());
+    environment.insert("AZUREML_NATIVE_SHARE_DIRECTORY".into(), shared);
+    environment.insert("VIRTUAL_ENV".into(), venv.dir.to_string_lossy().into_owned());
+    let path = environment
+        .get("PATH")
+        .cloned()
+        .or_else(|| std::env::var("PATH").ok())
+        .unwrap_or_default();
+    environment.insert("PATH".into(), format!("{}:{path}", venv.bin_dir().display()));
+    environment
+}
+
+/// Moves the files of `from` (the snapshot's `outputs/`) into `to`, replacing files of the same
+/// name: a rename when both are on one file system, a copy otherwise.
+fn collect_outputs(from: &Path, to: &Path) -> std::io::Result<()> {
+    if !from.is_dir() {
+        return Ok(());
+    }
+    if !to.exists() {
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        if std::fs::rename(from, to).is_ok() {
+            return Ok(());
+        }
+    }
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type()?.is_dir() {
+            collect_outputs(&source, &target)?;
+        } else if std::fs::rename(&source, &target).is_err() {
+            std::fs::copy(&source, &target)?;
+        }
+    }
+    Ok(())
+}
+
+impl Executor for VenvExecutor {
+    fn describe(&self) -> PluginDescription {
+        PluginDescription {
+            name: "venv".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            api_version: xp_plugin_api::API_VERSION.into(),
+            target_types: vec!["venv".into()],
+        }
+    }
+
+    fn attach(&self, request: AttachRequest, _events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
+        let mut settings = request.target.settings.clone();
+        settings
+            .entry("pythonLocation")
+            .or_insert_with(|| DEFAULT_PYTHON.into());
+        settings
+            .entry("nativeSharedDirectory")
+            .or_insert_with(|| DEFAULT_SHARED_DIRECTORY.into());
+        let target = Target {
+            settings: settings.clone(),
+            ..request.target
+        };
+        let python = environment::find_interpreter(&target, &request.project_dir)?;
+        if !python.has_venv {
+            return Err(PluginFailure::new(format!(
+                "Python {} ({}) lacks the venv and ensurepip modules; install them (on Debian and Ubuntu: apt install python3-venv) or pass --python-location with another interpreter",
+                python.version,
+                python.executable.display()
+            )));
+        }
+        let mut runconfig = xp_plugin_api::Settings::new();
+        runconfig.insert("PrepareEnvironment".into(), true.into());
+        Ok(AttachReply {
+            settings,
+            runconfig,
+            messages: vec![format!(
+                "Runs on '{}' use virtual environments made with Python {} ({}) from the pip list of the run configuration's CondaDependenciesFile, cached in {}",
+                target.name,
+                python.version,
+                python.executable.display(),
+                request.state_dir.join("venvs").display()
+            )],
+        })
+    }
+
+    fn prepare(&self, request: PrepareRequest, events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
+        if let Some(failure) = unsupported_framework(&request.framework, &request.target) {
+            return Err(failure);
+        }
+        let spec = Spec {
+            project_dir: &request.project_dir,
+            target: &request.target,
+            dependencies: &request.dependencies,
+            state_dir: &request.state_dir,
+        };
+        match environment::ensure(&spec, events)? {
+            Prepared::Ready(venv) => Ok(PrepareReply {
+                cached: venv.cached,
+                messages: vec![format!(
+                    "Virtual environment {} (Python {}, {} pip package(s)): {}",
+                    venv.hash,
+                    venv.interpreter.version,
+                    request.dependencies.pip_packages.len(),
+                    venv.dir.display()
+                )],
+            }),
+            Prepared::Canceled => Err(PluginFailure::new(
+                "cancelled while building the virtual environment; nothing was cached",
+            )),
+        }
+    }
+
+    /// `xp experiment clean` (plugin-api 0.1.1; older hosts never call it). Environments are
+    /// keyed by content, not by project, so they are shared: only unfinished builds go.
+    fn clean(&self, request: CleanRequest, _events: &Events<'_>) -> Result<CleanReply, PluginFailure> {
+        let venvs = request.state_dir.join("venvs");
+        let cleaned = environment::clean(&venvs)?;
+        let message = if cleaned.environments == 0 {
+            "No virtual environments are cached.".to_owned()
+        } else {
+            format!(
+                "{} virtual environment(s) stay cached in {}: they are shared by every project with the same interpreter and pip list. Delete that folder to remove them all; runs rebuild what they need.",
+                cleaned.environments,
+                venvs.display()
+            )
+        };
+        Ok(CleanReply {
+            removed: cleaned.removed.iter().map(|p| p.display().to_string()).collect(),
+            messages: vec![message],
+        })
+    }
+
+    fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
+        events.status(RunStatus::Preparing);
+        if let Some(failure) = unsupported_framework(&request.framework, &request.target) {
+            return Err(failure);
+        }
+        let spec = Spec {
+            project_dir: &request.project_dir,
+            target: &request.target,
+            dependencies: &request.dependencies,
+            state_dir: &request.state_dir,
+        };
+        let venv = match environment::ensure(&spec, events)? {
+            Prepared::Ready(venv) => venv,
+            Prepared::Canceled => {
+                return Ok(RunOutcome {
+                    exit_code: 130,
+                    canceled: true,
+                })
+            }
+        };
+        let shared = shared_directory(&request)?;
+        let mut command = Command::new(venv.python());
+        command
+            .args(&request.arguments)
+            .current_dir(&request.snapshot_dir)
+            .env_remove("PYTHONHOME")
+            .envs(script_environment(&request, &venv, shared));
+        events.status(RunStatus::Running);
+        let what = format!("the script ({})", venv.python().display());
+        let ended = process::run_streaming(command, &what, events, |stream, line| events.log(stream, line))?;
+        collect_outputs(&request.snapshot_dir.join("outputs"), &request.artifacts_dir).map_err(|e| {
+            PluginFailure::new(format!(
+                "collecting outputs/ into {}: {e}",
+                request.artifacts_dir.display()
+            ))
+        })?;
+        Ok(RunOutcome {
+            exit_code: ended.exit_code,
+            canceled: ended.canceled,
+        })
+    }
+}
+
+xp_plugin_api::export_plugin!(VenvExecutor);
