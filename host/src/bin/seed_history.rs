@@ -88,6 +88,10 @@ const METRIC_SETS: &[&[&str]] = &[
     &["auc", "loss", "precision"],
 ];
 
+/// More than any benchmark needs, and small enough that the seeding stays a matter of seconds
+/// per run and metric times stay exact.
+const MAX_POINTS_PER_RUN: u64 = 1_000_000;
+
 struct Counts {
     runs: u64,
     metrics: u64,
@@ -258,6 +262,13 @@ fn run(args: &Args) -> anyhow::Result<()> {
         bail!(
             "--metrics {} needs at least one run to hang them on (--runs 0)",
             args.metrics
+        );
+    }
+    if args.runs > 0 && args.metrics.div_ceil(args.runs) > MAX_POINTS_PER_RUN {
+        bail!(
+            "--metrics {} over --runs {} is more than {MAX_POINTS_PER_RUN} points per run; add runs or lower --metrics",
+            args.metrics,
+            args.runs
         );
     }
     let root = prepare_project(&args.project)?;

@@ -324,10 +324,38 @@ impl HistoryStore {
         Ok(points)
     }
 
-    /// Fills each record's last metric values (`list` leaves them out).
+    /// Fills each record's last metric values (`list` leaves them out), in one query over the
+    /// range of run numbers the records span.
     pub fn fill_last_metrics(&self, records: &mut [RunRecord]) -> Result<(), HistoryError> {
+        let (Some(low), Some(high)) = (
+            records.iter().map(|r| r.run_number).min(),
+            records.iter().map(|r| r.run_number).max(),
+        ) else {
+            return Ok(());
+        };
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT m.run_number, m.name, m.value FROM metrics m
+                 JOIN (SELECT run_number, name, MAX(step) AS step FROM metrics
+                       WHERE run_number BETWEEN ?1 AND ?2 GROUP BY run_number, name) last
+                   ON m.run_number = last.run_number AND m.name = last.name AND m.step = last.step",
+            )
+            .map_err(|e| self.db_error(e))?;
+        let mut by_run: std::collections::HashMap<u64, BTreeMap<String, serde_json::Value>> = Default::default();
+        let rows = statement
+            .query_map(params![low as i64, high as i64], |row| {
+                let value: String = row.get(2)?;
+                Ok((row.get::<_, i64>(0)? as u64, row.get::<_, String>(1)?, value))
+            })
+            .map_err(|e| self.db_error(e))?;
+        for row in rows {
+            let (run, name, value) = row.map_err(|e| self.db_error(e))?;
+            let value = serde_json::from_str(&value).unwrap_or(serde_json::Value::Null);
+            by_run.entry(run).or_default().insert(name, value);
+        }
         for record in records {
-            record.metrics = self.last_metric_values(record.run_number)?;
+            record.metrics = by_run.remove(&record.run_number).unwrap_or_default();
         }
         Ok(())
     }
