@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 /// A JSON object: the settings of a target as its `.compute` file holds them.
 pub type Settings = serde_json::Map<String, serde_json::Value>;
 
+/// The prefix of a setting value that refers to the user's secret store instead of holding a
+/// secret: `password: "secret:<id>"`.
+pub const SECRET_REFERENCE_PREFIX: &str = "secret:";
+
 /// Lines that xp's Python helpers print on standard output to report a metric start with this
 /// prefix (an ASCII record separator, then a tag), followed by a JSON object
 /// `{"name": ..., "value": ...}`. The host turns them into metrics and keeps them out of the
@@ -100,6 +104,14 @@ pub struct AttachRequest {
     /// A folder of the user's (outside the project) where the plugin may keep state.
     #[serde(default)]
     pub state_dir: PathBuf,
+    /// Secrets of the target, resolved by the host from the references its settings hold
+    /// (`password: "secret:<id>"` gives `secrets["password"]`). Only in memory: never write
+    /// them to a file, a log or a message. Since 0.1.1.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
+    /// xp's configuration folder of this user (SSH `known_hosts` lives here). Since 0.1.1.
+    #[serde(default)]
+    pub user_config_dir: PathBuf,
 }
 
 /// The completed settings to write to `N.compute`, and what to tell the user.
@@ -111,6 +123,11 @@ pub struct AttachReply {
     pub runconfig: Settings,
     #[serde(default)]
     pub messages: Vec<String>,
+    /// Secrets for the host to keep in the user's secret store (e.g. a private key the plugin
+    /// generated), by setting name: the host stores each and writes a reference to it under
+    /// that name in `N.compute`. Since 0.1.1.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
 }
 
 /// `xp experiment prepare`, or the preparation step of a run with `PrepareEnvironment: true`.
@@ -128,6 +145,14 @@ pub struct PrepareRequest {
     pub framework: String,
     #[serde(default)]
     pub state_dir: PathBuf,
+    /// Secrets of the target, resolved by the host from the references its settings hold
+    /// (`password: "secret:<id>"` gives `secrets["password"]`). Only in memory: never write
+    /// them to a file, a log or a message. Since 0.1.1.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
+    /// xp's configuration folder of this user (SSH `known_hosts` lives here). Since 0.1.1.
+    #[serde(default)]
+    pub user_config_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -146,6 +171,14 @@ pub struct CleanRequest {
     pub target: Target,
     #[serde(default)]
     pub state_dir: PathBuf,
+    /// Secrets of the target, resolved by the host from the references its settings hold
+    /// (`password: "secret:<id>"` gives `secrets["password"]`). Only in memory: never write
+    /// them to a file, a log or a message. Since 0.1.1.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
+    /// xp's configuration folder of this user (SSH `known_hosts` lives here). Since 0.1.1.
+    #[serde(default)]
+    pub user_config_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -192,6 +225,14 @@ pub struct RunRequest {
     /// A folder of the user's (outside the project) where the plugin may cache environments.
     #[serde(default)]
     pub state_dir: PathBuf,
+    /// Secrets of the target, resolved by the host from the references its settings hold
+    /// (`password: "secret:<id>"` gives `secrets["password"]`). Only in memory: never write
+    /// them to a file, a log or a message. Since 0.1.1.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
+    /// xp's configuration folder of this user (SSH `known_hosts` lives here). Since 0.1.1.
+    #[serde(default)]
+    pub user_config_dir: PathBuf,
 }
 
 /// How a run ended, as far as the plugin knows.

@@ -147,6 +147,8 @@ fn attach(context: &CommandContext, project: &Project, args: AttachArgs) -> anyh
             settings,
         },
         state_dir: context.dirs.plugin_state_dir(plugin.name()),
+        secrets: Default::default(),
+        user_config_dir: context.dirs.config.clone(),
     };
     let sink = RunSink::new(None, None, !context.quiet, signals::cancel_requested);
     let reply = plugin.attach(&request, &sink).with_context(|| {

@@ -155,6 +155,8 @@ pub fn prepare(
         dependencies: plan::dependencies(project, &runconfig, quiet)?,
         framework: runconfig.framework.as_str().to_owned(),
         state_dir: dirs.plugin_state_dir(plugin.name()),
+        secrets: Default::default(),
+        user_config_dir: dirs.config.clone(),
     };
     let sink = RunSink::new(None, None, true, signals::cancel_requested);
     plugin.prepare(&request, &sink).map_err(plugin_call_error(&target))
@@ -168,6 +170,8 @@ pub fn clean(project: &Project, dirs: &UserDirs, runconfig_name: &str) -> Result
         project_name: project.name().to_owned(),
         target: target.to_plugin_target(),
         state_dir: dirs.plugin_state_dir(plugin.name()),
+        secrets: Default::default(),
+        user_config_dir: dirs.config.clone(),
     };
     let sink = RunSink::new(None, None, true, signals::cancel_requested);
     plugin.clean(&request, &sink).map_err(plugin_call_error(&target))
