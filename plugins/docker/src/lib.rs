@@ -141,6 +141,7 @@ impl Executor for DockerExecutor {
             settings,
             runconfig,
             messages,
+            ..AttachReply::default()
         })
     }
 

@@ -84,6 +84,7 @@ impl Executor for LocalExecutor {
             settings,
             runconfig: Default::default(),
             messages: vec![format!("Scripts will run with {}", python.display())],
+            ..AttachReply::default()
         })
     }
 
