@@ -156,14 +156,13 @@ impl Executor for VenvExecutor {
             settings,
             runconfig,
             messages: vec![format!(
-                "Runs on '{}' use virtual environments made with Python {} ({
-            ..AttachReply::default()
-        }) from the pip list of the run configuration's CondaDependenciesFile, cached in {}",
+                "Runs on '{}' use virtual environments made with Python {} ({}) from the pip list of the run configuration's CondaDependenciesFile, cached in {}",
                 target.name,
                 python.version,
                 python.executable.display(),
                 request.state_dir.join("venvs").display()
             )],
+            ..AttachReply::default()
         })
     }
 
