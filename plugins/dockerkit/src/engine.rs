@@ -13,8 +13,8 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use xp_plugin_api::{Events, PluginFailure};
 
-use crate::archive;
 use crate::recipe::{Probe, Recipe};
+use xp_plugin_support::archive;
 
 /// Label on every image xp builds, naming the project folder it was built for.
 pub const PROJECT_LABEL: &str = "xp.project";

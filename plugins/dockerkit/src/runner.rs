@@ -15,8 +15,8 @@ use futures_util::StreamExt;
 use xp_plugin_api::abi::LogStream;
 use xp_plugin_api::{Events, PluginFailure, RunOutcome};
 
-use crate::archive;
 use crate::engine::{describe, Engine};
+use xp_plugin_support::archive;
 
 /// Seconds a cancelled container gets between SIGTERM and SIGKILL.
 const STOP_GRACE_SECONDS: i32 = 3;

@@ -2,6 +2,7 @@
 //! with live output and cancellation, collecting `outputs/`, and the environment every script
 //! gets (xp's Python helpers, the shared directory).
 
+pub mod archive;
 pub mod environment;
 pub mod outputs;
 pub mod process;

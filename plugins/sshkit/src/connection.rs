@@ -1,0 +1,320 @@
+//! An SSH connection: TCP, handshake, host key verified against xp's known_hosts, and the
+//! target's credentials. Errors name the host and the user, never a secret.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ssh2::{CheckResult, HashType, KnownHostFileKind, Session};
+use xp_plugin_api::{Events, PluginFailure, Target};
+
+use crate::address::Address;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How to log in.
+#[derive(Clone)]
+pub enum Credentials {
+    Password(String),
+    /// A private key held in the user's secret store.
+    KeyInMemory {
+        private_key: String,
+        passphrase: Option<String>,
+    },
+    /// A private key file of the user's.
+    KeyFile {
+        path: PathBuf,
+        passphrase: Option<String>,
+    },
+}
+
+impl Credentials {
+    /// The credentials a target's settings and resolved secrets name.
+    pub fn of(target: &Target, secrets: &BTreeMap<String, String>) -> Result<Credentials, PluginFailure> {
+        let passphrase = secrets.get("privateKeyPassphrase").cloned();
+        if let Some(key) = secrets.get("privateKey") {
+            return Ok(Credentials::KeyInMemory {
+                private_key: key.clone(),
+                passphrase,
+            });
+        }
+        if let Some(path) = target.setting_str("privateKeyFile").filter(|p| !p.is_empty()) {
+            return Ok(Credentials::KeyFile {
+                path: xp_plugin_support::resolve::expand_home(path),
+                passphrase,
+            });
+        }
+        if let Some(password) = secrets.get("password") {
+            return Ok(Credentials::Password(password.clone()));
+        }
+        Err(PluginFailure::new(format!(
+            "target '{}' has no credentials: attach it with --password, -k/--use-xp-ssh-key or --private-key-file",
+            target.name
+        )))
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            Credentials::Password(_) => "the password was refused",
+            Credentials::KeyInMemory { .. } => {
+                "xp's key was refused (is its public key in ~/.ssh/authorized_keys on the host?)"
+            }
+            Credentials::KeyFile { .. } => {
+                "the private key file was refused (is its public key in ~/.ssh/authorized_keys on the host?)"
+            }
+        }
+    }
+}
+
+/// What the target's settings say about where to connect.
+pub struct Endpoint {
+    pub address: Address,
+    pub username: String,
+}
+
+impl Endpoint {
+    pub fn of(target: &Target) -> Result<Endpoint, PluginFailure> {
+        let address = target.setting_str("address").ok_or_else(|| {
+            PluginFailure::new(format!(
+                "aml_config/{}.compute has no address; set it to HOST or HOST:PORT",
+                target.name
+            ))
+        })?;
+        let address = Address::parse(address)
+            .map_err(|e| PluginFailure::new(format!("aml_config/{}.compute: {e}", target.name)))?;
+        let username = target
+            .setting_str("username")
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| PluginFailure::new(format!("aml_config/{}.compute has no username", target.name)))?;
+        Ok(Endpoint {
+            address,
+            username: username.to_owned(),
+        })
+    }
+}
+
+pub struct Connection {
+    session: Session,
+    pub address: Address,
+    pub username: String,
+}
+
+/// What a finished command left.
+pub struct Finished {
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(TABLE[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+impl Connection {
+    /// Connects, verifies the host key against `known_hosts` (recording it on first contact,
+    /// with its fingerprint told through `events`), and logs in.
+    pub fn open(
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        known_hosts: &Path,
+        events: Option<&Events<'_>>,
+    ) -> Result<Connection, PluginFailure> {
+        let address = &endpoint.address;
+        let target = format!("{}@{}", endpoint.username, address);
+        let addrs: Vec<_> = (address.host.as_str(), address.port)
+            .to_socket_addrs()
+            .map_err(|e| PluginFailure::new(format!("cannot resolve host '{}': {e}", address.host)))?
+            .collect();
+        let mut last_error = None;
+        let mut tcp = None;
+        for addr in &addrs {
+            match TcpStream::connect_timeout(addr, CONNECT_TIMEOUT) {
+                Ok(stream) => {
+                    tcp = Some(stream);
+                    break;
+                }
+                Err(error) => last_error = Some(error),
+            }
+        }
+        let tcp = tcp.ok_or_else(|| {
+            PluginFailure::new(format!(
+                "cannot connect to {address}: {}; is sshd running there, and is the port right?",
+                last_error.map(|e| e.to_string()).unwrap_or_else(|| "no address".into())
+            ))
+        })?;
+        let mut session = Session::new().map_err(|e| PluginFailure::new(format!("starting SSH: {e}")))?;
+        session.set_tcp_stream(tcp);
+        session.set_timeout(60_000);
+        session
+            .handshake()
+            .map_err(|e| PluginFailure::new(format!("SSH handshake with {address} failed: {}", e.message())))?;
+        verify_host_key(&session, address, known_hosts, events)?;
+        let user = endpoint.username.as_str();
+        let result = match credentials {
+            Credentials::Password(password) => session.userauth_password(user, password),
+            Credentials::KeyInMemory {
+                private_key,
+                passphrase,
+            } => session.userauth_pubkey_memory(user, None, private_key, passphrase.as_deref()),
+            Credentials::KeyFile { path, passphrase } => {
+                if !path.is_file() {
+                    return Err(PluginFailure::new(format!(
+                        "private key file {} does not exist",
+                        path.display()
+                    )));
+                }
+                session.userauth_pubkey_file(user, None, path, passphrase.as_deref())
+            }
+        };
+        if result.is_err() || !session.authenticated() {
+            return Err(PluginFailure::new(format!(
+                "authentication as {target} failed: {}",
+                credentials.describe()
+            )));
+        }
+        session.set_keepalive(true, 10);
+        Ok(Connection {
+            session,
+            address: address.clone(),
+            username: endpoint.username.clone(),
+        })
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Runs `command` in the login shell's home folder, feeding `stdin`, and waits for it.
+    pub fn exec(&self, command: &str, stdin: Option<&[u8]>) -> Result<Finished, PluginFailure> {
+        let lost =
+            |e: &dyn std::fmt::Display| PluginFailure::new(format!("the connection to {} failed: {e}", self.address));
+        self.session.set_blocking(true);
+        let mut channel = self.session.channel_session().map_err(|e| lost(&e))?;
+        channel.exec(command).map_err(|e| lost(&e))?;
+        if let Some(bytes) = stdin {
+            channel.write_all(bytes).map_err(|e| lost(&e))?;
+        }
+        channel.send_eof().map_err(|e| lost(&e))?;
+        let mut stdout = Vec::new();
+        channel.read_to_end(&mut stdout).map_err(|e| lost(&e))?;
+        let mut stderr = String::new();
+        let _ = channel.stderr().read_to_string(&mut stderr);
+        channel.wait_close().map_err(|e| lost(&e))?;
+        let status = channel.exit_status().map_err(|e| lost(&e))?;
+        Ok(Finished { status, stdout, stderr })
+    }
+
+    /// Runs `command` and fails with `what` and its error output unless it exits 0.
+    pub fn run(&self, what: &str, command: &str, stdin: Option<&[u8]>) -> Result<Vec<u8>, PluginFailure> {
+        let finished = self.exec(command, stdin)?;
+        if finished.status != 0 {
+            let detail = finished.stderr.trim();
+            let hint = if detail.contains("No space left on device") {
+                " (the host's disk is full: free space there and run again)"
+            } else {
+                ""
+            };
+            return Err(PluginFailure::new(format!(
+                "{what} on {} failed: {detail}{hint}",
+                self.address
+            )));
+        }
+        Ok(finished.stdout)
+    }
+
+    /// Writes `bytes` to `path` on the host (relative to the home folder) through SFTP.
+    pub fn write_file(&self, sftp: &ssh2::Sftp, path: &str, bytes: &[u8]) -> Result<(), PluginFailure> {
+        let fail = |e: &dyn std::fmt::Display| {
+            let text = e.to_string();
+            let hint = if text.contains("no space") || text.contains("No space") || text.contains("failure") {
+                " (is the host's disk full?)"
+            } else {
+                ""
+            };
+            PluginFailure::new(format!("writing {path} on {}: {text}{hint}", self.address))
+        };
+        let mut file = sftp.create(Path::new(path)).map_err(|e| fail(&e))?;
+        file.write_all(bytes).map_err(|e| fail(&e))?;
+        file.close().map_err(|e| fail(&e))?;
+        Ok(())
+    }
+}
+
+fn verify_host_key(
+    session: &Session,
+    address: &Address,
+    known_hosts: &Path,
+    events: Option<&Events<'_>>,
+) -> Result<(), PluginFailure> {
+    let (key, key_type) = session
+        .host_key()
+        .ok_or_else(|| PluginFailure::new(format!("{address} sent no host key")))?;
+    let fingerprint = session
+        .host_key_hash(HashType::Sha256)
+        .map(|hash| format!("SHA256:{}", base64(hash).trim_end_matches('=')))
+        .unwrap_or_else(|| "(unknown)".into());
+    let failure = |e: ssh2::Error| PluginFailure::new(format!("reading {}: {}", known_hosts.display(), e.message()));
+    // One writer at a time: concurrent first contacts must not lose each other's lines.
+    if let Some(parent) = known_hosts.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| PluginFailure::new(format!("creating {}: {e}", parent.display())))?;
+    }
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(known_hosts.with_extension("lock"))
+        .map_err(|e| PluginFailure::new(format!("locking {}: {e}", known_hosts.display())))?;
+    lock.lock()
+        .map_err(|e| PluginFailure::new(format!("locking {}: {e}", known_hosts.display())))?;
+    let mut known = session.known_hosts().map_err(failure)?;
+    if known_hosts.exists() {
+        known
+            .read_file(known_hosts, KnownHostFileKind::OpenSSH)
+            .map_err(failure)?;
+    }
+    match known.check_port(&address.host, address.port, key) {
+        CheckResult::Match => Ok(()),
+        CheckResult::NotFound => {
+            known
+                .add(&address.known_hosts_name(), key, "recorded by xp", key_type.into())
+                .map_err(failure)?;
+            known.write_file(known_hosts, KnownHostFileKind::OpenSSH).map_err(failure)?;
+            if let Some(events) = events {
+                events.info(&format!(
+                    "First contact with {address}: recorded its host key {fingerprint} in {}",
+                    known_hosts.display()
+                ));
+            }
+            Ok(())
+        }
+        CheckResult::Mismatch => Err(PluginFailure::new(format!(
+            "the host key of {address} has CHANGED: it is now {fingerprint}, not the key recorded in {}. Someone may be intercepting the connection; xp refuses to connect. If the host was reinstalled on purpose, delete the line for {} from that file and connect again to record the new key.",
+            known_hosts.display(),
+            address.known_hosts_name()
+        ))),
+        CheckResult::Failure => Err(PluginFailure::new(format!("checking the host key of {address} failed"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_the_standard_alphabet() {
+        assert_eq!(super::base64(b"hello world"), "aGVsbG8gd29ybGQ");
+        assert_eq!(super::base64(&[0xfb, 0xff]), "+/8");
+    }
+}

@@ -1,0 +1,323 @@
+//! A run on the host that outlives the connection: started in its own session with its
+//! output in files, followed through `tail` from byte offsets, so a dropped connection is
+//! picked up where it broke; cancelled by signalling its process group.
+//!
+//! On the host a run's folder holds `xp-run.sh`, `pid` (the process group), `stdout.log`,
+//! `stderr.log`, `exit_code` once it ended, and `work/`, the snapshot the script runs in.
+
+use std::io::{ErrorKind, Read};
+use std::time::{Duration, Instant};
+
+use xp_plugin_api::abi::LogStream;
+use xp_plugin_api::{Events, PluginFailure, RunOutcome};
+
+use crate::connection::Connection;
+use crate::quote::{is_variable_name, quote, shell_path};
+
+/// Seconds between SIGTERM and SIGKILL when a run is cancelled.
+const CANCEL_GRACE_SECONDS: u32 = 3;
+/// How long to keep trying to reconnect to a host that dropped the connection.
+const RECONNECT_FOR: Duration = Duration::from_secs(300);
+
+/// What to run on the host.
+pub struct RemoteCommand {
+    /// The program and its arguments, each quoted on the way.
+    pub argv: Vec<String>,
+    pub environment: Vec<(String, String)>,
+    /// Shell lines run before the program (e.g. exporting a path under `$HOME`). Must be
+    /// built with [`quote`].
+    pub preamble: Vec<String>,
+}
+
+/// The wrapper script: records its process group, runs the program with output to files,
+/// and records the exit code.
+pub fn wrapper_script(command: &RemoteCommand) -> Result<String, PluginFailure> {
+    let mut script = String::from("#!/bin/sh\n# Written by xp: runs one script, detached from the connection.\necho $$ > pid.tmp && mv pid.tmp pid\ncd work || exit 97\n");
+    for (name, value) in &command.environment {
+        if !is_variable_name(name) {
+            return Err(PluginFailure::new(format!(
+                "environment variable name '{name}' cannot be set in a shell; use letters, digits and _"
+            )));
+        }
+        script.push_str(&format!("export {name}={}\n", quote(value)));
+    }
+    for line in &command.preamble {
+        script.push_str(line);
+        script.push('\n');
+    }
+    let argv: Vec<String> = command.argv.iter().map(|a| quote(a)).collect();
+    script.push_str(&format!(
+        "{} > ../stdout.log 2> ../stderr.log < /dev/null\n",
+        argv.join(" ")
+    ));
+    script.push_str("echo $? > ../exit_code.tmp && mv ../exit_code.tmp ../exit_code\n");
+    Ok(script)
+}
+
+/// Starts the run in `run_dir` (which holds `work/`). Returns once the script is running.
+pub fn start(connection: &Connection, run_dir: &str, command: &RemoteCommand) -> Result<(), PluginFailure> {
+    let script = wrapper_script(command)?;
+    let start = format!(
+        "cd {run} && cat > xp-run.sh && (setsid sh xp-run.sh </dev/null >/dev/null 2>&1 &) && i=0; while [ ! -f pid ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; [ -f pid ]",
+        run = shell_path(run_dir)
+    );
+    connection.run("starting the run", &start, Some(script.as_bytes()))?;
+    Ok(())
+}
+
+/// Asks the run's process group to stop: SIGTERM now, SIGKILL after the grace period.
+pub fn cancel(connection: &Connection, run_dir: &str) -> Result<(), PluginFailure> {
+    let command = format!(
+        "cd {run} && p=$(cat pid) && kill -TERM -- -$p 2>/dev/null; (sleep {CANCEL_GRACE_SECONDS}; kill -KILL -- -$p 2>/dev/null) </dev/null >/dev/null 2>&1 &",
+        run = shell_path(run_dir)
+    );
+    connection.exec(&command, None).map(|_| ())
+}
+
+/// Splits chunks into lines per stream, keeping unfinished lines for later.
+#[derive(Default)]
+struct Lines {
+    pending: [Vec<u8>; 2],
+}
+
+impl Lines {
+    fn push(&mut self, stream: LogStream, bytes: &[u8], events: &Events<'_>) {
+        let buffer = &mut self.pending[stream as usize % 2];
+        buffer.extend_from_slice(bytes);
+        while let Some(at) = buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=at).collect();
+            let line = &line[..line.len() - 1];
+            events.log(
+                stream,
+                &String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)),
+            );
+        }
+    }
+
+    fn finish(&mut self, events: &Events<'_>) {
+        for (index, stream) in [LogStream::Stdout, LogStream::Stderr].into_iter().enumerate() {
+            if !self.pending[index].is_empty() {
+                events.log(stream, &String::from_utf8_lossy(&self.pending[index]));
+                self.pending[index].clear();
+            }
+        }
+    }
+}
+
+/// Why following stopped before the run ended.
+enum Interrupted {
+    Connection(String),
+}
+
+/// Follows the run's output from the byte offsets already seen until the run ends, then reads
+/// its exit code. Reconnects with `connect` when the connection drops; cancels the run when
+/// the host asks.
+pub fn follow(
+    connection: Connection,
+    connect: &dyn Fn() -> Result<Connection, PluginFailure>,
+    run_dir: &str,
+    events: &Events<'_>,
+) -> Result<(RunOutcome, Connection), PluginFailure> {
+    let mut connection = connection;
+    let mut offsets = [0u64; 2];
+    let mut lines = Lines::default();
+    let mut cancelled = false;
+    loop {
+        match follow_once(&connection, run_dir, &mut offsets, &mut lines, &mut cancelled, events) {
+            Ok(()) => break,
+            Err(Interrupted::Connection(reason)) => {
+                events.info(&format!(
+                    "Lost the connection to {} ({reason}); reconnecting, the run goes on there",
+                    connection.address
+                ));
+                let deadline = Instant::now() + RECONNECT_FOR;
+                connection = loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                    match connect() {
+                        Ok(fresh) => break fresh,
+                        Err(error) if Instant::now() > deadline => {
+                            return Err(PluginFailure::new(format!(
+                                "lost the connection to the host and could not reconnect for {} s: {error}; the run may still be going there",
+                                RECONNECT_FOR.as_secs()
+                            )))
+                        }
+                        Err(_) => {}
+                    }
+                };
+                events.info(&format!("Reconnected to {}", connection.address));
+            }
+        }
+    }
+    lines.finish(events);
+    let status = connection.run(
+        "reading the exit code",
+        &format!("cat {}/exit_code 2>/dev/null || true", shell_path(run_dir)),
+        None,
+    )?;
+    let status = String::from_utf8_lossy(&status).trim().parse::<i32>().ok();
+    let outcome =
+        match status {
+            Some(code) => RunOutcome {
+                exit_code: code,
+                canceled: cancelled,
+            },
+            None if cancelled => RunOutcome {
+                exit_code: 143,
+                canceled: true,
+            },
+            None => return Err(PluginFailure::new(
+                "the script's process on the host ended without an exit code (was it killed, or the host rebooted?)",
+            )),
+        };
+    Ok((outcome, connection))
+}
+
+fn follow_once(
+    connection: &Connection,
+    run_dir: &str,
+    offsets: &mut [u64; 2],
+    lines: &mut Lines,
+    cancelled: &mut bool,
+    events: &Events<'_>,
+) -> Result<(), Interrupted> {
+    let lost = |e: &dyn std::fmt::Display| Interrupted::Connection(e.to_string());
+    let session = connection.session();
+    session.set_blocking(true);
+    // Two tails stream the logs while the run's process lives (an unreaped zombie counts as
+    // ended: on hosts whose init does not reap, it stays one); once it ends they are stopped
+    // and whatever they had not sent yet is sent from the offsets (the catch-up below), so
+    // nothing is lost and the end is seen at once.
+    let tail = format!(
+        "cd {run} && while [ ! -f pid ]; do sleep 0.05; done; p=$(cat pid); \
+         tail -s 0.05 -c +{o1} -F stdout.log 2>/dev/null & t1=$!; \
+         tail -s 0.05 -c +{o2} -F stderr.log 1>&2 2>/dev/null & t2=$!; \
+         while [ ! -f exit_code ] && kill -0 $p 2>/dev/null && ! grep -qs '^[0-9]* (.*) Z' /proc/$p/stat; do sleep 0.05; done; \
+         kill $t1 $t2 2>/dev/null; wait",
+        run = shell_path(run_dir),
+        o1 = offsets[0] + 1,
+        o2 = offsets[1] + 1,
+    );
+    let mut channel = session.channel_session().map_err(|e| lost(&e))?;
+    channel.exec(&tail).map_err(|e| lost(&e))?;
+    session.set_blocking(false);
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut last_keepalive = Instant::now();
+    let result = 'follow: loop {
+        let mut progressed = false;
+        for (index, stream) in [LogStream::Stdout, LogStream::Stderr].into_iter().enumerate() {
+            let read = if index == 0 {
+                channel.read(&mut buffer)
+            } else {
+                channel.stderr().read(&mut buffer)
+            };
+            match read {
+                Ok(0) => {}
+                Ok(n) => {
+                    offsets[index] += n as u64;
+                    lines.push(stream, &buffer[..n], events);
+                    progressed = true;
+                }
+                Err(error) if error.kind() == ErrorKind::WouldBlock => {}
+                Err(error) => break 'follow Err(lost(&error)),
+            }
+        }
+        if channel.eof() && !progressed {
+            break Ok(());
+        }
+        if !*cancelled && events.is_cancelled() {
+            *cancelled = true;
+            events.info("Cancelling: stopping the script's process group on the host");
+            session.set_blocking(true);
+            let sent = cancel(connection, run_dir);
+            session.set_blocking(false);
+            if let Err(error) = sent {
+                break Err(Interrupted::Connection(error.to_string()));
+            }
+        }
+        if last_keepalive.elapsed() > Duration::from_secs(5) {
+            last_keepalive = Instant::now();
+            if let Err(error) = session.keepalive_send() {
+                if error.code() != ssh2::ErrorCode::Session(-37) {
+                    break Err(lost(&error));
+                }
+            }
+        }
+        if !progressed {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    session.set_blocking(true);
+    result?;
+    // The catch-up: bytes written after the tails last read.
+    for (index, stream) in [LogStream::Stdout, LogStream::Stderr].into_iter().enumerate() {
+        let file = if index == 0 { "stdout.log" } else { "stderr.log" };
+        let rest = connection
+            .exec(
+                &format!(
+                    "tail -c +{} {}/{file} 2>/dev/null",
+                    offsets[index] + 1,
+                    shell_path(run_dir)
+                ),
+                None,
+            )
+            .map_err(|e| Interrupted::Connection(e.to_string()))?;
+        if !rest.stdout.is_empty() {
+            offsets[index] += rest.stdout.len() as u64;
+            lines.push(stream, &rest.stdout, events);
+        }
+    }
+    Ok(())
+}
+
+/// Copies the run's `work/outputs/` into `destination`.
+pub fn fetch_outputs(
+    connection: &Connection,
+    run_dir: &str,
+    destination: &std::path::Path,
+) -> Result<(), PluginFailure> {
+    let command = format!(
+        "cd {run}/work && if [ -d outputs ]; then tar -cf - outputs; fi",
+        run = shell_path(run_dir)
+    );
+    let tar = connection.run("packing outputs/", &command, None)?;
+    if tar.is_empty() {
+        return Ok(());
+    }
+    xp_plugin_support::archive::unpack_folder(tar.as_slice(), destination)
+        .map(|_| ())
+        .map_err(|e| PluginFailure::new(format!("unpacking outputs/ into {}: {e}", destination.display())))
+}
+
+/// Removes the run's folder on the host (the file cache stays).
+pub fn remove(connection: &Connection, run_dir: &str) -> Result<(), PluginFailure> {
+    connection
+        .run(
+            "removing the run's folder",
+            &format!("rm -rf {}", shell_path(run_dir)),
+            None,
+        )
+        .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wrapper_quotes_every_value() {
+        let script = wrapper_script(&RemoteCommand {
+            argv: vec!["python3".into(), "train.py".into(), "'; rm -rf ~ #".into()],
+            environment: vec![("GREETING".into(), "$(id) it's".into())],
+            preamble: vec![],
+        })
+        .unwrap();
+        assert!(script.contains("export GREETING='$(id) it'\\''s'"), "{script}");
+        assert!(script.contains("'python3' 'train.py' ''\\''; rm -rf ~ #'"), "{script}");
+        assert!(wrapper_script(&RemoteCommand {
+            argv: vec![],
+            environment: vec![("A B".into(), String::new())],
+            preamble: vec![],
+        })
+        .is_err());
+    }
+}
