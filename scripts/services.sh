@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Real services for xp's end-to-end tests (shared by the test suite and CI).
+#
+#   scripts/services.sh start  [docker|ssh|spark ...]   start what is missing, reuse what is up
+#   scripts/services.sh stop   [docker|ssh|spark ...]   stop only what this script started
+#   scripts/services.sh status [docker|ssh|spark ...]   health of each component (exit 1 if any down)
+#   scripts/services.sh env    [docker|ssh|spark ...]   `export XP_TEST_...=...` lines for the tests
+#
+# Components (all by default):
+#   docker  a Docker daemon (installs docker.io and starts dockerd only if none answers) and the
+#           locally built images xp-test/python:bookworm and xp-test/pyspark:bookworm
+#   ssh     a private sshd on 127.0.0.1:2222 (or the next free port; XP_TEST_SSH_PORT forces one)
+#           with test users xptest (key) and xptestpw (password)
+#   spark   a standalone Spark cluster (master 127.0.0.1:7077, UI :8080, one worker) from PyPI's
+#           pyspark
+#
+# State (pids, logs, keys, configs): ${XP_SERVICES_DIR:-/tmp/xp-services}
+# Cache (wheels, pyspark venv, per machine): ${XP_SERVICES_CACHE:-/var/cache/xp-services as root}
+# Logs go to stderr; only `env` writes to stdout, so `eval "$(scripts/services.sh env)"` works.
+# Needs root for first-time setup (apt, users, sshd); everything is cached after that.
+
+set -euo pipefail
+shopt -s inherit_errexit
+
+XP_SERVICES_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/services" && pwd)
+# shellcheck source=services/lib.sh
+. "$XP_SERVICES_SRC/lib.sh"
+# shellcheck source=services/docker.sh
+. "$XP_SERVICES_SRC/docker.sh"
+# shellcheck source=services/ssh.sh
+. "$XP_SERVICES_SRC/ssh.sh"
+# shellcheck source=services/spark.sh
+. "$XP_SERVICES_SRC/spark.sh"
+
+ALL_COMPONENTS=(docker ssh spark)
+
+usage() {
+  sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+[ $# -ge 1 ] || usage
+cmd=$1
+shift
+components=("$@")
+[ ${#components[@]} -gt 0 ] || components=("${ALL_COMPONENTS[@]}")
+for c in "${components[@]}"; do
+  case $c in docker | ssh | spark) ;; *)
+    log "unknown component '$c' (expected: ${ALL_COMPONENTS[*]})"
+    usage
+    ;;
+  esac
+done
+
+has_component() {
+  local c
+  for c in "${components[@]}"; do [ "$c" = "$1" ] && return 0; done
+  return 1
+}
+
+case $cmd in
+  start)
+    ensure_state_dir
+    take_lock
+    t_start=$SECONDS
+    log "start: ${components[*]} (state $XP_SERVICES_DIR, cache $XP_SERVICES_CACHE)"
+    # Order matters: Docker first (the ssh users join the docker socket's group), then ssh
+    # (the Spark check job runs through it), then Spark.
+    for c in "${ALL_COMPONENTS[@]}"; do
+      if has_component "$c"; then "${c}_start"; fi
+    done
+    log "start: all requested services ready in $(since "$t_start")"
+    ;;
+  stop)
+    ensure_state_dir
+    take_lock
+    # Reverse order.
+    for c in spark ssh docker; do
+      if has_component "$c"; then "${c}_stop"; fi
+    done
+    log "stop: done"
+    ;;
+  status)
+    rc=0
+    for c in "${ALL_COMPONENTS[@]}"; do
+      if has_component "$c"; then "${c}_status" || rc=1; fi
+    done
+    exit $rc
+    ;;
+  env)
+    env_line XP_SERVICES_DIR "$XP_SERVICES_DIR"
+    for c in "${ALL_COMPONENTS[@]}"; do
+      if has_component "$c"; then "${c}_env"; fi
+    done
+    ;;
+  -h | --help | help) usage ;;
+  *)
+    log "unknown command '$cmd'"
+    usage
+    ;;
+esac
+exit 0
