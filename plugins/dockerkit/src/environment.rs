@@ -5,7 +5,35 @@ use std::path::Path;
 use xp_plugin_api::{Dependencies, Events, PluginFailure, RunStatus, Target};
 
 use crate::engine::Engine;
-use crate::recipe::{recipe, Probe};
+use crate::recipe::{recipe, Probe, Recipe};
+
+/// What finding or building an environment needs from a Docker engine: the local one through
+/// the Engine API, or one on a remote host through its CLI over SSH.
+pub trait Images {
+    /// Where the engine is, for messages.
+    fn description(&self) -> String;
+    /// The id of an image, or `None` when the engine does not have it.
+    fn image_id(&self, image: &str) -> Result<Option<String>, PluginFailure>;
+    /// What an image offers, cached in `cache_dir` by image id.
+    fn probe(&self, image_id: &str, cache_dir: &Path) -> Result<Probe, PluginFailure>;
+    /// Builds `recipe` as `tag`, labelled with the project, showing progress.
+    fn build(&self, recipe: &Recipe, tag: &str, project_dir: &Path, events: &Events<'_>) -> Result<(), PluginFailure>;
+}
+
+impl Images for Engine {
+    fn description(&self) -> String {
+        self.description.clone()
+    }
+    fn image_id(&self, image: &str) -> Result<Option<String>, PluginFailure> {
+        Engine::image_id(self, image)
+    }
+    fn probe(&self, image_id: &str, cache_dir: &Path) -> Result<Probe, PluginFailure> {
+        Engine::probe(self, image_id, cache_dir)
+    }
+    fn build(&self, recipe: &Recipe, tag: &str, project_dir: &Path, events: &Events<'_>) -> Result<(), PluginFailure> {
+        Engine::build(self, recipe, tag, project_dir, events)
+    }
+}
 
 /// What [`ensure_environment`] needs to know.
 pub struct EnvironmentRequest<'a> {
@@ -50,7 +78,7 @@ impl Environment {
 
 /// Finds the environment image of a target for these dependencies, building it when allowed.
 pub fn ensure_environment(
-    engine: &Engine,
+    engine: &dyn Images,
     request: &EnvironmentRequest<'_>,
     events: &Events<'_>,
 ) -> Result<Environment, PluginFailure> {
@@ -68,7 +96,8 @@ pub fn ensure_environment(
     let base_id = engine.image_id(&base)?.ok_or_else(|| {
         PluginFailure::new(format!(
             "base image {base} (baseDockerImage in aml_config/{}.compute) does not exist on {}; build or load it there first (`docker images` lists what it has)",
-            target.name, engine.description
+            target.name,
+            engine.description()
         ))
     })?;
     let base_probe = engine.probe(&base_id, request.state_dir)?;

@@ -209,7 +209,7 @@ impl Executor for RemoteExecutor {
         }
         remote_run::start(&connection, &run_dir, &command)?;
         events.status(RunStatus::Running);
-        let (outcome, connection) = remote_run::follow(connection, &open, &run_dir, events)?;
+        let (outcome, connection) = remote_run::follow(connection, &open, &run_dir, None, events)?;
         remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir)?;
         remote_run::remove(&connection, &run_dir)?;
         Ok(outcome)

@@ -217,6 +217,46 @@ impl Connection {
         Ok(Finished { status, stdout, stderr })
     }
 
+    /// Runs `command` (with `2>&1` added) feeding `stdin`, calling `line` for each line of its
+    /// output as it comes. Returns the exit status and the last lines, for errors.
+    pub fn exec_lines(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+        line: &mut dyn FnMut(&str),
+    ) -> Result<(i32, Vec<String>), PluginFailure> {
+        let lost =
+            |e: &dyn std::fmt::Display| PluginFailure::new(format!("the connection to {} failed: {e}", self.address));
+        self.session.set_blocking(true);
+        let mut channel = self.session.channel_session().map_err(|e| lost(&e))?;
+        channel.exec(&format!("{command} 2>&1")).map_err(|e| lost(&e))?;
+        if let Some(bytes) = stdin {
+            channel.write_all(bytes).map_err(|e| lost(&e))?;
+        }
+        channel.send_eof().map_err(|e| lost(&e))?;
+        let mut reader = std::io::BufReader::new(&mut channel);
+        let mut last = Vec::new();
+        let mut text = String::new();
+        loop {
+            text.clear();
+            match std::io::BufRead::read_line(&mut reader, &mut text) {
+                Ok(0) => break,
+                Ok(_) => {
+                    let trimmed = text.trim_end();
+                    line(trimmed);
+                    last.push(trimmed.to_owned());
+                    if last.len() > 15 {
+                        last.remove(0);
+                    }
+                }
+                Err(error) => return Err(lost(&error)),
+            }
+        }
+        channel.wait_close().map_err(|e| lost(&e))?;
+        let status = channel.exit_status().map_err(|e| lost(&e))?;
+        Ok((status, last))
+    }
+
     /// Runs `command` and fails with `what` and its error output unless it exits 0.
     pub fn run(&self, what: &str, command: &str, stdin: Option<&[u8]>) -> Result<Vec<u8>, PluginFailure> {
         let finished = self.exec(command, stdin)?;

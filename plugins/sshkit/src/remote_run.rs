@@ -66,10 +66,12 @@ pub fn start(connection: &Connection, run_dir: &str, command: &RemoteCommand) ->
 }
 
 /// Asks the run's process group to stop: SIGTERM now, SIGKILL after the grace period.
-pub fn cancel(connection: &Connection, run_dir: &str) -> Result<(), PluginFailure> {
+/// `also` is a shell command run first (e.g. stopping a container the group started).
+pub fn cancel(connection: &Connection, run_dir: &str, also: Option<&str>) -> Result<(), PluginFailure> {
     let command = format!(
-        "cd {run} && p=$(cat pid) && kill -TERM -- -$p 2>/dev/null; (sleep {CANCEL_GRACE_SECONDS}; kill -KILL -- -$p 2>/dev/null) </dev/null >/dev/null 2>&1 &",
-        run = shell_path(run_dir)
+        "cd {run} && {also} p=$(cat pid) && kill -TERM -- -$p 2>/dev/null; (sleep {CANCEL_GRACE_SECONDS}; kill -KILL -- -$p 2>/dev/null) </dev/null >/dev/null 2>&1 &",
+        run = shell_path(run_dir),
+        also = also.map(|c| format!("{c};")).unwrap_or_default(),
     );
     connection.exec(&command, None).map(|_| ())
 }
@@ -116,6 +118,7 @@ pub fn follow(
     connection: Connection,
     connect: &dyn Fn() -> Result<Connection, PluginFailure>,
     run_dir: &str,
+    on_cancel: Option<&str>,
     events: &Events<'_>,
 ) -> Result<(RunOutcome, Connection), PluginFailure> {
     let mut connection = connection;
@@ -123,7 +126,15 @@ pub fn follow(
     let mut lines = Lines::default();
     let mut cancelled = false;
     loop {
-        match follow_once(&connection, run_dir, &mut offsets, &mut lines, &mut cancelled, events) {
+        match follow_once(
+            &connection,
+            run_dir,
+            &mut offsets,
+            &mut lines,
+            &mut cancelled,
+            on_cancel,
+            events,
+        ) {
             Ok(()) => break,
             Err(Interrupted::Connection(reason)) => {
                 events.info(&format!(
@@ -178,6 +189,7 @@ fn follow_once(
     offsets: &mut [u64; 2],
     lines: &mut Lines,
     cancelled: &mut bool,
+    on_cancel: Option<&str>,
     events: &Events<'_>,
 ) -> Result<(), Interrupted> {
     let lost = |e: &dyn std::fmt::Display| Interrupted::Connection(e.to_string());
@@ -228,7 +240,7 @@ fn follow_once(
             *cancelled = true;
             events.info("Cancelling: stopping the script's process group on the host");
             session.set_blocking(true);
-            let sent = cancel(connection, run_dir);
+            let sent = cancel(connection, run_dir, on_cancel);
             session.set_blocking(false);
             if let Err(error) = sent {
                 break Err(Interrupted::Connection(error.to_string()));

@@ -1,0 +1,327 @@
+//! The `remotedocker` executor: runs the snapshot in a container on a Linux host's Docker
+//! engine reached over SSH, in an environment image built there with the same recipe (and the
+//! same content-hash cache) as the local docker target. The snapshot travels incrementally
+//! like the remote target's and is mounted into the container; the `docker run` itself runs
+//! detached on the host, so a dropped connection does not end it.
+
+mod images;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use images::RemoteImages;
+use xp_dockerkit::environment::{ensure_environment, EnvironmentRequest};
+use xp_plugin_api::{
+    AttachReply, AttachRequest, CleanReply, CleanRequest, Events, Executor, PluginDescription, PluginFailure,
+    PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus, Target,
+};
+use xp_plugin_support::environment::{script_environment, DEFAULT_SHARED_DIRECTORY};
+use xp_sshkit::connection::Endpoint;
+use xp_sshkit::quote::{quote, shell_path};
+use xp_sshkit::remote_run::{self, RemoteCommand};
+use xp_sshkit::{keys, sync, Connection, Credentials};
+
+const DEFAULT_REMOTE_DIRECTORY: &str = ".xp-remote";
+
+#[derive(Default)]
+struct RemoteDockerExecutor;
+
+fn known_hosts(user_config_dir: &std::path::Path, state_dir: &std::path::Path) -> PathBuf {
+    if user_config_dir.as_os_str().is_empty() {
+        state_dir.join("known_hosts")
+    } else {
+        user_config_dir.join("known_hosts")
+    }
+}
+
+fn connect(
+    target: &Target,
+    secrets: &BTreeMap<String, String>,
+    known_hosts: &std::path::Path,
+    events: Option<&Events<'_>>,
+) -> Result<Connection, PluginFailure> {
+    Connection::open(
+        &Endpoint::of(target)?,
+        &Credentials::of(target, secrets)?,
+        known_hosts,
+        events,
+    )
+}
+
+fn container_name(run_id: &str) -> String {
+    let name: String = run_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("xp-{name}")
+}
+
+/// One line of shell output, trimmed.
+fn remote_text(connection: &Connection, what: &str, command: &str) -> Result<String, PluginFailure> {
+    Ok(String::from_utf8_lossy(&connection.run(what, command, None)?)
+        .trim()
+        .to_owned())
+}
+
+impl Executor for RemoteDockerExecutor {
+    fn describe(&self) -> PluginDescription {
+        PluginDescription {
+            name: "remotedocker".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            api_version: xp_plugin_api::API_VERSION.into(),
+            target_types: vec!["remotedocker".into()],
+        }
+    }
+
+    fn attach(&self, request: AttachRequest, events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
+        let mut settings = request.target.settings.clone();
+        if settings
+            .get("baseDockerImage")
+            .and_then(|v| v.as_str())
+            .is_none_or(|v| v.trim().is_empty())
+        {
+            return Err(PluginFailure::new(
+                "a remotedocker target needs a base image: pass --base-image IMAGE (an image the host's engine has)",
+            ));
+        }
+        settings
+            .entry("nativeSharedDirectory")
+            .or_insert(DEFAULT_SHARED_DIRECTORY.into());
+        let use_xp_key = settings
+            .remove("useXpSshKey")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        let target = Target {
+            settings: settings.clone(),
+            ..request.target.clone()
+        };
+        let endpoint = Endpoint::of(&target)?;
+        let mut runconfig = xp_plugin_api::Settings::new();
+        runconfig.insert("PrepareEnvironment".into(), true.into());
+        let mut reply = AttachReply {
+            settings,
+            runconfig,
+            ..AttachReply::default()
+        };
+        if use_xp_key {
+            let pair = keys::generate(&format!("xp-{}@{}", target.name, endpoint.address.host))?;
+            reply.messages.push(format!(
+                "xp made a key pair for '{}' and keeps its private key in your secret store. Add this line to ~/.ssh/authorized_keys of {} on {}:\n{}",
+                target.name, endpoint.username, endpoint.address, pair.public_key
+            ));
+            reply.secrets.insert("privateKey".into(), pair.private_key);
+            return Ok(reply);
+        }
+        let connection = connect(
+            &target,
+            &request.secrets,
+            &known_hosts(&request.user_config_dir, &request.state_dir),
+            Some(events),
+        )?;
+        let version = RemoteImages {
+            connection: &connection,
+        }
+        .check()?;
+        reply.messages.push(format!(
+            "Connected to {} as {}: Docker {version}",
+            endpoint.address, endpoint.username
+        ));
+        Ok(reply)
+    }
+
+    fn prepare(&self, request: PrepareRequest, events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
+        let connection = connect(
+            &request.target,
+            &request.secrets,
+            &known_hosts(&request.user_config_dir, &request.state_dir),
+            Some(events),
+        )?;
+        let images = RemoteImages {
+            connection: &connection,
+        };
+        images.check()?;
+        let environment = ensure_environment(
+            &images,
+            &EnvironmentRequest {
+                target: &request.target,
+                dependencies: &request.dependencies,
+                project_dir: &request.project_dir,
+                project_name: &request.project_name,
+                state_dir: &request.state_dir,
+                build_if_missing: true,
+            },
+            events,
+        )?;
+        Ok(PrepareReply {
+            cached: environment.cached,
+            messages: vec![environment.summary()],
+        })
+    }
+
+    fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
+        events.status(RunStatus::Preparing);
+        let target = &request.target;
+        let known_hosts = known_hosts(&request.user_config_dir, &request.state_dir);
+        let endpoint = Endpoint::of(target)?;
+        let credentials = Credentials::of(target, &request.secrets)?;
+        let open = || Connection::open(&endpoint, &credentials, &known_hosts, None);
+        let connection = Connection::open(&endpoint, &credentials, &known_hosts, Some(events))?;
+        let images = RemoteImages {
+            connection: &connection,
+        };
+        images.check()?;
+        let environment = ensure_environment(
+            &images,
+            &EnvironmentRequest {
+                target,
+                dependencies: &request.dependencies,
+                project_dir: &request.project_dir,
+                project_name: &request.project_name,
+                state_dir: &request.state_dir,
+                build_if_missing: request.prepare_environment,
+            },
+            events,
+        )?;
+        let python = environment
+            .probe
+            .python
+            .clone()
+            .ok_or_else(|| PluginFailure::new(format!("image {} has no python3 or python", environment.image)))?;
+
+        let base = target
+            .setting_str("remoteDirectory")
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or(DEFAULT_REMOTE_DIRECTORY)
+            .trim_end_matches('/')
+            .to_owned();
+        let run_dir = format!("{base}/runs/{}", request.run_id);
+        let report = sync::sync(
+            &connection,
+            &[(&request.snapshot_dir, "work/"), (&request.support_dir, "support/")],
+            &format!("{base}/cache"),
+            &run_dir,
+        )?;
+        events.info(&format!(
+            "Snapshot: sent {} of {} files ({} of {} bytes); the rest was in the host's cache",
+            report.sent_files, report.files, report.sent_bytes, report.bytes
+        ));
+        // Absolute paths on the host for the bind mounts, and the user to run as (so the
+        // outputs stay the user's and the run's folder can be removed).
+        let facts = remote_text(
+            &connection,
+            "reading the run's folder",
+            &format!("cd {} && pwd && id -u && id -g && echo \"$HOME\"", shell_path(&run_dir)),
+        )?;
+        let facts: Vec<&str> = facts.lines().collect();
+        let [run_path, uid, gid, home] = facts[..] else {
+            return Err(PluginFailure::new(format!(
+                "unexpected answer from {}: {facts:?}",
+                connection.address
+            )));
+        };
+        let shared_base = target
+            .setting_str("nativeSharedDirectory")
+            .unwrap_or(DEFAULT_SHARED_DIRECTORY);
+        let shared_base = shared_base.trim_end_matches('/');
+        let shared = match shared_base.strip_prefix("~/") {
+            Some(rest) => format!("{home}/{rest}/{}", request.project_name),
+            None => format!("{shared_base}/{}", request.project_name),
+        };
+        let name = container_name(&request.run_id);
+        let mut argv: Vec<String> = vec![
+            "docker".into(),
+            "run".into(),
+            "--rm".into(),
+            "--name".into(),
+            name.clone(),
+            "--label".into(),
+            format!("xp.run={}", request.run_id),
+            "--user".into(),
+            format!("{uid}:{gid}"),
+            "-v".into(),
+            format!("{run_path}/work:/azureml-run"),
+            "-v".into(),
+            format!("{run_path}/support:/xp-support:ro"),
+            "-v".into(),
+            format!("{shared}:/azureml-share"),
+            "-w".into(),
+            "/azureml-run".into(),
+        ];
+        for (key, value) in script_environment(&request, "/xp-support", None, Some("/azureml-share/")) {
+            argv.push("-e".into());
+            argv.push(format!("{key}={value}"));
+        }
+        argv.push(environment.image.clone());
+        argv.push(python);
+        argv.extend(request.arguments.iter().cloned());
+        let command = RemoteCommand {
+            argv,
+            environment: Vec::new(),
+            preamble: vec![format!("mkdir -p {}", quote(&shared))],
+        };
+        if events.is_cancelled() {
+            let _ = remote_run::remove(&connection, &run_dir);
+            return Ok(RunOutcome {
+                exit_code: 130,
+                canceled: true,
+            });
+        }
+        remote_run::start(&connection, &run_dir, &command)?;
+        events.status(RunStatus::Running);
+        let stop = format!("docker stop -t 3 {} >/dev/null 2>&1 &", quote(&name));
+        let (outcome, connection) = remote_run::follow(connection, &open, &run_dir, Some(&stop), events)?;
+        remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir)?;
+        let _ = connection.exec(&format!("docker rm -f {} >/dev/null 2>&1", quote(&name)), None);
+        remote_run::remove(&connection, &run_dir)?;
+        Ok(outcome)
+    }
+
+    fn clean(&self, request: CleanRequest, events: &Events<'_>) -> Result<CleanReply, PluginFailure> {
+        let connection = connect(
+            &request.target,
+            &request.secrets,
+            &known_hosts(&request.user_config_dir, &request.state_dir),
+            Some(events),
+        )?;
+        RemoteImages {
+            connection: &connection,
+        }
+        .check()?;
+        let label = format!(
+            "{}={}",
+            xp_dockerkit::engine::PROJECT_LABEL,
+            request.project_dir.display()
+        );
+        let listed = remote_text(
+            &connection,
+            "listing images",
+            &format!(
+                "docker images --filter {} --format '{{{{.Repository}}}}:{{{{.Tag}}}}'",
+                quote(&format!("label={label}"))
+            ),
+        )?;
+        let tags: Vec<String> = listed.lines().map(str::to_owned).filter(|t| !t.is_empty()).collect();
+        for tag in &tags {
+            connection.run("removing an image", &format!("docker rmi -f {}", quote(tag)), None)?;
+        }
+        Ok(CleanReply {
+            messages: if tags.is_empty() {
+                vec![format!(
+                    "no images built by xp for this project on {}",
+                    connection.address
+                )]
+            } else {
+                Vec::new()
+            },
+            removed: tags,
+        })
+    }
+}
+
+xp_plugin_api::export_plugin!(RemoteDockerExecutor);
