@@ -7,82 +7,24 @@ Builds nothing: run `cargo build --release --workspace` first. See bench/README.
 import argparse
 import atexit
 import json
-import math
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-RELEASE = REPO / "target" / "release"
-XP = RELEASE / "xp"
-SEEDER = RELEASE / "xp-seed-history"
-LOCAL_PLUGIN = RELEASE / "local.plugin.toml"
+sys.dont_write_bytecode = True  # no __pycache__/ in bench/ for the modules below
+
+from common import (LOCAL_PLUGIN, RELEASE, REPO, SEEDER, XP, BenchError, log, mb, median, ms,  # noqa: E402
+                    output_of, p90, plus, run, run_peak)
+import docker_target  # noqa: E402
+import follow  # noqa: E402
 
 SUBMIT_TARGET_MS = 10.0
 TIMING_LINE = re.compile(r"^xp-timing: (.+?) ([0-9.]+) ms$")
-
-
-class BenchError(Exception):
-    pass
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def median(values):
-    return statistics.median(values) if values else float("nan")
-
-
-def p90(values):
-    """Nearest-rank 90th percentile."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
-
-
-def run(cmd, cwd, env, what=None):
-    """Runs `cmd` to completion; returns (wall seconds, stderr text). Raises on failure."""
-    start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise BenchError("{} failed (exit code {}):\n{}".format(
-            what or " ".join(map(str, cmd)), done.returncode, done.stderr.decode(errors="replace").strip()))
-    return elapsed, done.stderr.decode(errors="replace")
-
-
-GNU_TIME = shutil.which("time") or ("/usr/bin/time" if os.path.exists("/usr/bin/time") else None)
-
-
-def run_peak(cmd, cwd, env, scratch):
-    """Runs `cmd` under GNU time; returns (wall seconds, peak RSS in kB or None). Python's own
-    wait4 cannot tell: a child's ru_maxrss starts at the RSS of the process that forked it
-    (here this script), which hides anything smaller."""
-    if GNU_TIME is None:
-        return run(cmd, cwd, env)[0], None
-    report = scratch / "time.out"
-    elapsed, _ = run([GNU_TIME, "-f", "%M", "-o", str(report)] + cmd, cwd, env, what=" ".join(cmd))
-    try:
-        return elapsed, int(report.read_text().split()[-1])
-    except (OSError, ValueError, IndexError):
-        return elapsed, None
-
-
-def output_of(cmd, cwd, env):
-    done = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise BenchError("{} failed (exit code {}):\n{}".format(" ".join(map(str, cmd)), done.returncode,
-                                                              done.stderr.strip()))
-    return done.stdout
 
 
 def check_build():
@@ -311,13 +253,26 @@ def bench_history(tmp, env, runs, metrics, reps, query_reps):
                                                                               seeded.stderr.strip()))
     log("history: " + seeded.stdout.strip())
     middle = str(max(1, runs // 2))
+    compared = [str(max(1, runs * k // 4)) for k in (1, 2, 3)]  # three runs spread over the history
+    xp = str(XP)
     commands = [
-        ("xp --version", [str(XP), "--version"]),
-        ("xp history list", [str(XP), "history", "list"]),
-        ("xp history list -o json", [str(XP), "history", "list", "-o", "json"]),
-        ("xp history info " + middle, [str(XP), "history", "info", middle]),
-        ("xp history last", [str(XP), "history", "last"]),
+        ("xp --version", [xp, "--version"]),
+        ("xp history list", [xp, "history", "list"]),
+        ("xp history list -o json", [xp, "history", "list", "-o", "json"]),
+        ("xp history info " + middle, [xp, "history", "info", middle]),
+        ("xp history last", [xp, "history", "last"]),
     ]
+    for suffix in ([], ["-o", "json"]):
+        commands.append((" ".join(["xp history compare"] + compared + suffix),
+                         [xp, "history", "compare"] + compared + suffix))
+    series = json.loads(output_of([xp, "history", "metrics", middle, "-o", "json"], project, env))
+    name = series[0]["name"] if series else None  # the run's first metric series
+    for suffix in ([], ["-o", "json"]):
+        commands.append((" ".join(["xp history metrics", middle] + suffix),
+                         [xp, "history", "metrics", middle] + suffix))
+        if name is not None:
+            commands.append((" ".join(["xp history metrics", middle, name] + suffix),
+                             [xp, "history", "metrics", middle, name] + suffix))
     for _, cmd in commands:  # warm up, and check each works on the seeded history
         run(cmd, project, env)
     times = {label: [] for label, _ in commands}
@@ -363,14 +318,6 @@ def table(header, rows):
     return "\n".join([line(header), rule] + [line(row) for row in rows])
 
 
-def ms(value):
-    return "{:.2f} s".format(value / 1000) if abs(value) >= 1000 else "{:.1f} ms".format(value)
-
-
-def mb(kb):
-    return "{:.1f} MB".format(kb / 1024)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0],
                                      epilog="Figures are explained in bench/README.md.")
@@ -383,6 +330,18 @@ def main():
     parser.add_argument("--history-runs", type=int, default=None, help="runs to seed (default 100000)")
     parser.add_argument("--history-metrics", type=int, default=None,
                         help="metric points to seed (default 1000000)")
+    parser.add_argument("--follow-lines", type=int, default=None,
+                        help="lines of the log-follow script, one every 100 ms (default 50; --quick 20)")
+    docker = parser.add_mutually_exclusive_group()
+    docker.add_argument("--docker", dest="docker", action="store_const", const=True, default=None,
+                        help="run the docker section and fail when Docker or its image is missing "
+                             "(default: run it when both are there, else skip it with a note)")
+    docker.add_argument("--no-docker", dest="docker", action="store_const", const=False,
+                        help="skip the docker section")
+    parser.add_argument("--docker-submits", type=int, default=None,
+                        help="rounds of `docker run` and xp submits on the docker targets (default 15; --quick 4)")
+    parser.add_argument("--prepare-reps", type=int, default=None,
+                        help="warm `xp experiment prepare` runs on the docker target (default 10; --quick 3)")
     parser.add_argument("--quick", action="store_true",
                         help="fast smoke run: few iterations, 10000 runs and 100000 metric points")
     parser.add_argument("--python", default=None,
@@ -399,7 +358,11 @@ def main():
     phase_runs = max(5, submits // 2)
     memory_repeats = 1 if args.quick else 3
     query_reps = args.query_reps if args.query_reps is not None else (1 if args.quick else 3)
-    if submits < 1 or reps < 1 or query_reps < 0 or history_runs < 1 or history_metrics < 0:
+    follow_lines = args.follow_lines if args.follow_lines is not None else (20 if args.quick else 50)
+    docker_submits = args.docker_submits if args.docker_submits is not None else (4 if args.quick else 15)
+    prepare_reps = args.prepare_reps if args.prepare_reps is not None else (3 if args.quick else 10)
+    if (submits < 1 or reps < 1 or query_reps < 0 or history_runs < 1 or history_metrics < 0
+            or follow_lines < 1 or docker_submits < 1 or prepare_reps < 1):
         parser.error("counts must be positive")
 
     check_build()
@@ -429,6 +392,17 @@ def main():
         python_version = output_of([python, "--version"], tmp, env).strip()
         log("bench: {} ({}), {} ({}); temp folder {}".format(xp_version, XP, python_version, python, tmp))
         project = make_submit_project(tmp, env, python)
+        docker_skipped = None  # why the docker section is skipped, if it is
+        if args.docker is False:
+            docker_skipped = "--no-docker"
+        else:
+            docker_skipped = docker_target.unavailable(env)
+            if docker_skipped and args.docker:
+                raise BenchError("--docker: {}; `scripts/services.sh start docker` starts an engine and builds "
+                                 "{}".format(docker_skipped, docker_target.IMAGE))
+            if docker_skipped:
+                log("bench: note: skipping the docker section: {} (`scripts/services.sh start docker` makes "
+                    "both; --docker makes this an error)".format(docker_skipped))
 
         log("submit: {} interleaved pairs of `python empty.py` and `xp experiment submit` ...".format(submits))
         submit = bench_submit(project, env, python, submits)
@@ -437,6 +411,12 @@ def main():
         log("memory: {} submit(s) of sleep.py (0.5 s) ...".format(memory_repeats))
         memory = bench_memory(project, env, memory_repeats)
         history = bench_history(tmp, env, history_runs, history_metrics, reps, query_reps)
+        log("log-follow: {} lines, one every 100 ms, through `xp history logs -f` and a plain pipe ...".format(
+            follow_lines))
+        follow_result = follow.bench_follow(project, env, python, follow_lines, 0.1)
+        docker_result = None
+        if docker_skipped is None:
+            docker_result = docker_target.bench_docker(tmp, env, docker_submits, prepare_reps)
     except BenchError as error:
         log("bench: error: {}".format(error))
         keep["tmp"] = True  # for inspection
@@ -453,10 +433,10 @@ def main():
     version_ms = median(next(times for label, times, _ in history["commands"] if label == "xp --version"))
 
     rows = [
-        ["a. submit empty.py, median", ms(xp_med), ms(bare_med), "+" + ms(added),
+        ["a. submit empty.py, median", ms(xp_med), ms(bare_med), plus(added),
          "{:.2f}x".format(xp_med / bare_med), "-"],
         ["a. submit empty.py, p90", ms(p90(submit["xp_ms"])), ms(p90(submit["bare_ms"])),
-         "+" + ms(p90(submit["xp_ms"]) - p90(submit["bare_ms"])),
+         plus(p90(submit["xp_ms"]) - p90(submit["bare_ms"])),
          "{:.2f}x".format(p90(submit["xp_ms"]) / p90(submit["bare_ms"])), "-"],
         ["b. plugin load (found -> loaded), median", ms(median(phases["plugin_load_ms"])), "-", "-",
          "{:.0%} of added".format(median(phases["plugin_load_ms"]) / added) if added > 0 else "-", "-"],
@@ -472,7 +452,16 @@ def main():
             rows.append(["d. " + label + " (baseline)", ms(median(times)), "-", "-", "-", peak])
             continue
         rows.append(["d. " + label, ms(median(times)), ms(version_ms) + " (--version)",
-                     "+" + ms(median(times) - version_ms), "{:.2f}x".format(median(times) / version_ms), peak])
+                     plus(median(times) - version_ms), "{:.2f}x".format(median(times) / version_ms), peak])
+
+    xp_lat, pipe_lat = follow_result["xp_ms"], follow_result["pipe_ms"]
+    for title, pick in (("median", median), ("p90", p90), ("max", max)):
+        rows.append(["e. logs -f latency ({} lines), {}".format(follow_result["lines"], title), ms(pick(xp_lat)),
+                     ms(pick(pipe_lat)) + " (pipe)", plus(pick(xp_lat) - pick(pipe_lat)), "-", "-"])
+    if docker_result is not None:
+        rows += docker_target.rows(docker_result)
+    else:
+        rows.append(["f. docker target: SKIPPED (skipped=1)", "-", "-", "-", "-", "-"])
 
     phase_rows = [[label, ms(median(values)), ms(p90(values))] for label, values in phases["phases"]]
 
@@ -489,11 +478,21 @@ def main():
     verdict = "OK" if added < SUBMIT_TARGET_MS else "OVER TARGET"
     print("submit overhead: +{:.1f} ms over bare python (target < {:.0f} ms): {}".format(added, SUBMIT_TARGET_MS,
                                                                                        verdict))
+    print("logs -f latency: median {:.1f} ms, p90 {:.1f} ms, max {:.1f} ms (plain pipe: median {:.2f} ms; the "
+          "follower polls every 20 ms, so about 10 ms is expected)".format(
+              median(xp_lat), p90(xp_lat), max(xp_lat), median(pipe_lat)))
+    if docker_result is not None:
+        for line in docker_target.verdicts(docker_result):
+            print(line)
+        print("docker section: ran (skipped=0)")
+    else:
+        print("docker section: SKIPPED (skipped=1): {}".format(docker_skipped))
 
     if args.json:
         Path(args.json).write_text(json.dumps({
             "xp": xp_version, "python": python, "submit": submit, "phases": phases, "memory_kb": memory,
             "history": history, "history_runs": history_runs, "history_metrics": history_metrics,
+            "follow": follow_result, "docker": docker_result, "docker_skipped": docker_skipped,
         }, indent=2))
     return 0
 

@@ -2,7 +2,8 @@
 //!
 //! The binary is a thin shell over [`cli::main`]. The parts, in the order data flows:
 //! [`project`] (aml_config/), [`history`] (the run history), [`run`] (snapshot, plugin call,
-//! outcome), [`plugins`] (search path, manifests, abi_stable loading).
+//! outcome), [`plugins`] (search path, manifests, abi_stable loading), [`secrets`] (the user's
+//! secret store and the `secret:` references of targets).
 
 pub mod cli;
 pub mod history;
@@ -10,4 +11,5 @@ pub mod paths;
 pub mod plugins;
 pub mod project;
 pub mod run;
+pub mod secrets;
 pub mod timing;

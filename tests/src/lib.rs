@@ -146,6 +146,28 @@ impl XpCommand {
         }
     }
 
+    /// Runs xp with `input` on its standard input (a pipe, not a terminal), e.g. a password.
+    pub fn run_with_stdin(mut self, input: &str) -> Finished {
+        use std::io::Write;
+        let mut child = self
+            .command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("xp starts");
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        // xp may exit before reading everything (an error): a broken pipe is not the test's concern.
+        let _ = stdin.write_all(input.as_bytes());
+        drop(stdin);
+        let output = child.wait_with_output().expect("xp runs");
+        Finished {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     /// Starts xp with piped output, for tests that interact with a running submit.
     pub fn spawn(mut self) -> std::process::Child {
         self.command
@@ -211,6 +233,28 @@ impl Finished {
     }
 }
 
+/// A folder holding a manifest for the fixture plugin (type `crashy`, tests/fixture-plugin),
+/// for XP_PLUGIN_PATH.
+pub fn fixture_plugin_dir(project: &TestProject) -> PathBuf {
+    let dir = project.home().join("fixture-plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    let library = profile_dir().join("libxp_fixture_plugin.so");
+    assert!(
+        library.is_file(),
+        "build the workspace first: {} is missing",
+        library.display()
+    );
+    std::fs::write(
+        dir.join("fixture.plugin.toml"),
+        format!(
+            "name = \"fixture\"\nversion = \"0.0.0\"\ntarget_types = [\"crashy\"]\nplugin_api = \"^0.1\"\nlibrary = \"{}\"\n",
+            library.display()
+        ),
+    )
+    .unwrap();
+    dir
+}
+
 /// Whether a process with this pid exists (and is not a zombie).
 pub fn process_exists(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -240,10 +284,11 @@ pub fn test_image(variable: &str, default: &str) -> String {
     image
 }
 
-/// Containers carrying a label `key=value`, running or not.
-pub fn containers_with_label(label: &str) -> Vec<String> {
+/// The containers (running or not) of run `run_id` of `project`.
+pub fn run_containers(project: &TestProject, run_id: &str) -> Vec<String> {
     let output = Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("label={label}")])
+        .args(["ps", "-aq", "--filter", &format!("label=xp.run={run_id}")])
+        .args(["--filter", &format!("label=xp.project={}", project.root().display())])
         .output()
         .expect("the docker client runs");
     String::from_utf8_lossy(&output.stdout)
@@ -284,4 +329,113 @@ with zipfile.ZipFile(path, "w") as z:
         .expect("python3 runs");
     assert!(status.success(), "writing the wheel {file}");
     file
+}
+
+/// The variables `scripts/services.sh env COMPONENT` exports (`XP_TEST_SSH_PORT`, ...). The
+/// service must be up (`scripts/services.sh start COMPONENT`; scripts/test.sh does): a missing
+/// service fails the test.
+pub fn service_env(component: &str) -> std::collections::HashMap<String, String> {
+    let script = workspace_root().join("scripts/services.sh");
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "eval \"$('{}' env {component})\" && '{}' status {component} >&2 && env -0",
+            script.display(),
+            script.display()
+        ))
+        .output()
+        .expect("bash runs");
+    assert!(
+        output.status.success(),
+        "the {component} service is not up: run `scripts/services.sh start {component}`\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+        .stdout
+        .split(|b| *b == 0)
+        .filter_map(|entry| {
+            let entry = String::from_utf8_lossy(entry);
+            let (key, value) = entry.split_once('=')?;
+            key.starts_with("XP_TEST_").then(|| (key.to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+/// Pids of processes whose command line contains `needle` (for checking what a run left).
+pub fn processes_matching(needle: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) && process_exists(pid) && pid != std::process::id() {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Socket inodes a process holds.
+fn socket_inodes(pid: u32) -> Vec<u64> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|fd| {
+            let link = std::fs::read_link(fd.path()).ok()?;
+            let link = link.to_string_lossy();
+            link.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+        })
+        .collect()
+}
+
+/// The pids of the processes on the other end of `client`'s TCP connections on this machine
+/// (for an SSH client: the sshd processes serving it), so a test can cut exactly one
+/// connection.
+pub fn tcp_peers_of(client: u32) -> Vec<u32> {
+    // /proc/net/tcp rows: local address:port, remote address:port, ..., inode (field 9).
+    let rows: Vec<(u16, u16, u64)> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .flat_map(|file| {
+            std::fs::read_to_string(file)
+                .unwrap_or_default()
+                .lines()
+                .skip(1)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let port = |field: &str| u16::from_str_radix(field.rsplit(':').next()?, 16).ok();
+            Some((
+                port(fields.get(1)?)?,
+                port(fields.get(2)?)?,
+                fields.get(9)?.parse().ok()?,
+            ))
+        })
+        .collect();
+    let mine = socket_inodes(client);
+    let peer_inodes: Vec<u64> = rows
+        .iter()
+        .filter(|(_, _, inode)| mine.contains(inode))
+        .flat_map(|(local, remote, _)| {
+            rows.iter()
+                .filter(move |(l, r, _)| l == remote && r == local)
+                .map(|(_, _, inode)| *inode)
+        })
+        .collect();
+    let mut peers = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != client && socket_inodes(pid).iter().any(|inode| peer_inodes.contains(inode)) {
+            peers.push(pid);
+        }
+    }
+    peers
 }

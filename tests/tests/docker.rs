@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use xp_tests::{containers_with_label, make_wheel, test_image, TestProject};
+use xp_tests::{make_wheel, run_containers, test_image, TestProject};
 
 fn python_image() -> String {
     test_image("XP_TEST_PYTHON_IMAGE", "xp-test/python:bookworm")
@@ -71,10 +71,7 @@ fn check_run(project: &TestProject) {
         project.read(&format!(".xp/runs/{run_id}/outputs/result.txt")),
         "from the container"
     );
-    assert!(
-        containers_with_label(&format!("xp.run={run_id}")).is_empty(),
-        "the container is removed"
-    );
+    assert!(run_containers(&project, &run_id).is_empty(), "the container is removed");
 
     let again = project.xp(["submit", "-c", "d", "job.py"]).run().success();
     assert!(
@@ -235,14 +232,11 @@ fn ctrl_c_stops_and_removes_the_container() {
     let mut lines = BufReader::new(xp.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "sleeping");
     let run_id = project.last_record()["run_id"].as_str().unwrap().to_owned();
-    assert_eq!(containers_with_label(&format!("xp.run={run_id}")).len(), 1);
+    assert_eq!(run_containers(&project, &run_id).len(), 1);
     unsafe { libc::kill(xp.id() as i32, libc::SIGINT) };
     assert_eq!(xp.wait().unwrap().code(), Some(130));
     assert_eq!(project.last_record()["status"], "Canceled");
-    assert!(
-        containers_with_label(&format!("xp.run={run_id}")).is_empty(),
-        "the container is gone"
-    );
+    assert!(run_containers(&project, &run_id).is_empty(), "the container is gone");
 }
 
 #[test]
@@ -255,14 +249,14 @@ fn a_detached_docker_run_is_cancelled_by_xp_experiment_cancel() {
     let run = project.xp(["submit", "-a", "-c", "d", "sleep.py"]).run().success();
     let run_id = run.stdout.trim().to_owned();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while containers_with_label(&format!("xp.run={run_id}")).is_empty() {
+    while run_containers(&project, &run_id).is_empty() {
         assert!(Instant::now() < deadline, "the container never started");
         std::thread::sleep(Duration::from_millis(50));
     }
     project.xp(["experiment", "cancel", &run_id]).run().success();
     let record = project.run_record(&run_id);
     assert_eq!(record["status"], "Canceled", "{record}");
-    assert!(containers_with_label(&format!("xp.run={run_id}")).is_empty());
+    assert!(run_containers(&project, &run_id).is_empty());
 }
 
 #[test]

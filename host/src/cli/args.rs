@@ -180,6 +180,21 @@ pub struct AttachArgs {
     /// Any other setting, as the .compute file spells it (repeatable): --set key=value.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub settings: Vec<String>,
+    /// Log in with a password: read from the terminal without echo (or the first line of
+    /// standard input when it is not a terminal), never from the command line. Kept in your
+    /// secret store; N.compute holds only a reference to it.
+    #[arg(long, conflicts_with_all = ["use_xp_ssh_key", "private_key_file"])]
+    pub password: bool,
+    /// Log in with a key pair that xp generates for this target: the private key goes to your
+    /// secret store, and xp prints the public key to add to the host's authorized_keys.
+    #[arg(short = 'k', long = "use-xp-ssh-key", conflicts_with = "private_key_file")]
+    pub use_xp_ssh_key: bool,
+    /// Log in with this private key file of yours (it stays where it is).
+    #[arg(long = "private-key-file", value_name = "PATH")]
+    pub private_key_file: Option<PathBuf>,
+    /// The passphrase of the private key, read like --password.
+    #[arg(long = "private-key-passphrase", conflicts_with = "password")]
+    pub private_key_passphrase: bool,
     /// Replace an existing target of the same name.
     #[arg(long)]
     pub force: bool,

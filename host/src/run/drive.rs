@@ -11,6 +11,7 @@ use super::sink::{Recorder, RunSink};
 use super::{note, signals, Finished, SubmitError};
 use crate::history::{format_duration, now_ms, HistoryStore};
 use crate::plugins::LoadedPlugin;
+use crate::secrets::Redactor;
 
 /// Paths of the files under `dir`, relative to its parent (`outputs/model.pkl`).
 pub fn list_artifacts(dir: &Path) -> Vec<String> {
@@ -67,14 +68,16 @@ pub fn drive(
     crate::timing::mark("run recorded");
     let started = now_ms();
     let recorder = store.as_ref().map(|store| Recorder { store, run_number });
-    let sink = RunSink::new(recorder, log_file, reporting.echo, signals::cancel_requested);
+    let redactor = Redactor::for_secrets(&request.secrets);
+    let sink =
+        RunSink::new(recorder, log_file, reporting.echo, signals::cancel_requested).with_redactor(redactor.clone());
     let outcome = plugin.run(request, &sink).map_err(|source| SubmitError::PluginCall {
         target: request.target.name.clone(),
         compute_file: request
             .project_dir
             .join("aml_config")
             .join(format!("{}.compute", request.target.name)),
-        source,
+        source: redactor.call_error(source),
     });
     crate::timing::mark("plugin returned");
     // The snapshot has served; an untracked run keeps nothing at all.

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use crate::history::HistoryError;
 use crate::plugins::{CallError, PluginError};
 use crate::project::ProjectError;
+use crate::secrets::SecretError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
@@ -14,6 +15,9 @@ pub enum SubmitError {
 
     #[error(transparent)]
     History(#[from] HistoryError),
+
+    #[error(transparent)]
+    Secret(#[from] SecretError),
 
     #[error("{}: `Target` is missing: name the compute target to run on (e.g. `Target: local`), or pass -t TARGET", runconfig.display())]
     NoTarget { runconfig: PathBuf },

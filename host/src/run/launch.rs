@@ -140,7 +140,7 @@ fn build_request(
         dependencies: plan.dependencies.clone(),
         prepare_environment: plan.runconfig.prepare_environment,
         state_dir: dirs.plugin_state_dir(plan.plugin.name()),
-        secrets: Default::default(),
+        secrets: plan.secrets.clone(),
         user_config_dir: dirs.config.clone(),
     })
 }

@@ -29,6 +29,7 @@ use crate::history::HistoryStore;
 use crate::paths::UserDirs;
 use crate::plugins;
 use crate::project::Project;
+use crate::secrets::Redactor;
 
 /// `xp experiment submit`.
 #[derive(Debug, Clone)]
@@ -131,11 +132,15 @@ fn configured_target(
     Ok((runconfig, target, plugin))
 }
 
-fn plugin_call_error(target: &crate::project::ComputeTarget) -> impl FnOnce(plugins::CallError) -> SubmitError + '_ {
+/// A plugin's error about `target`, with the request's secrets masked.
+fn plugin_call_error<'a>(
+    target: &'a crate::project::ComputeTarget,
+    redactor: &'a Redactor,
+) -> impl FnOnce(plugins::CallError) -> SubmitError + 'a {
     move |source| SubmitError::PluginCall {
         target: target.name.clone(),
         compute_file: target.path.clone(),
-        source,
+        source: redactor.call_error(source),
     }
 }
 
@@ -147,6 +152,7 @@ pub fn prepare(
     quiet: bool,
 ) -> Result<PrepareReply, SubmitError> {
     let (runconfig, target, plugin) = configured_target(project, dirs, runconfig_name)?;
+    let secrets = plan::target_secrets(&target, dirs)?;
     signals::install();
     let request = PrepareRequest {
         project_dir: project.root().to_path_buf(),
@@ -155,11 +161,16 @@ pub fn prepare(
         dependencies: plan::dependencies(project, &runconfig, quiet)?,
         framework: runconfig.framework.as_str().to_owned(),
         state_dir: dirs.plugin_state_dir(plugin.name()),
-        secrets: Default::default(),
+        secrets,
         user_config_dir: dirs.config.clone(),
     };
-    let sink = RunSink::new(None, None, true, signals::cancel_requested);
-    plugin.prepare(&request, &sink).map_err(plugin_call_error(&target))
+    let redactor = Redactor::for_secrets(&request.secrets);
+    let sink = RunSink::new(None, None, true, signals::cancel_requested).with_redactor(redactor.clone());
+    let mut reply = plugin
+        .prepare(&request, &sink)
+        .map_err(plugin_call_error(&target, &redactor))?;
+    reply.messages = redactor.scrub_all(&reply.messages);
+    Ok(reply)
 }
 
 /// `xp experiment clean`: asks the target's plugin to remove what it built for this project.
@@ -170,9 +181,15 @@ pub fn clean(project: &Project, dirs: &UserDirs, runconfig_name: &str) -> Result
         project_name: project.name().to_owned(),
         target: target.to_plugin_target(),
         state_dir: dirs.plugin_state_dir(plugin.name()),
-        secrets: Default::default(),
+        secrets: plan::target_secrets(&target, dirs)?,
         user_config_dir: dirs.config.clone(),
     };
-    let sink = RunSink::new(None, None, true, signals::cancel_requested);
-    plugin.clean(&request, &sink).map_err(plugin_call_error(&target))
+    let redactor = Redactor::for_secrets(&request.secrets);
+    let sink = RunSink::new(None, None, true, signals::cancel_requested).with_redactor(redactor.clone());
+    let mut reply = plugin
+        .clean(&request, &sink)
+        .map_err(plugin_call_error(&target, &redactor))?;
+    reply.messages = redactor.scrub_all(&reply.messages);
+    reply.removed = redactor.scrub_all(&reply.removed);
+    Ok(reply)
 }

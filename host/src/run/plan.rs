@@ -1,6 +1,7 @@
 //! Resolving a submission into a plan: run configuration, target, script, dependencies and
 //! the plugin, all checked before anything is recorded.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use xp_plugin_api::Dependencies;
@@ -9,6 +10,7 @@ use super::{note, Submission, SubmitError};
 use crate::paths::UserDirs;
 use crate::plugins::{self, LoadedPlugin};
 use crate::project::{ComputeTarget, Project, RunConfig};
+use crate::secrets::{self, SecretStore};
 
 /// Everything a run needs, resolved and checked before anything is recorded.
 pub struct Plan {
@@ -18,6 +20,8 @@ pub struct Plan {
     pub arguments: Vec<String>,
     pub dependencies: Dependencies,
     pub plugin: LoadedPlugin,
+    /// The target's secrets, resolved from its `secret:` references. Only in memory.
+    pub secrets: BTreeMap<String, String>,
 }
 
 /// The script as a path relative to the project, checked to exist inside it.
@@ -100,6 +104,7 @@ pub fn plan(project: &Project, dirs: &UserDirs, cwd: &Path, submission: &Submiss
             runconfig: runconfig.path.clone(),
         })?;
     let target = project.load_target(&target_name)?;
+    let secrets = target_secrets(&target, dirs)?;
     let script = resolve_script(project, cwd, &submission.script)?;
     if !runconfig.ignored_keys.is_empty() {
         note(
@@ -121,5 +126,15 @@ pub fn plan(project: &Project, dirs: &UserDirs, cwd: &Path, submission: &Submiss
         arguments,
         dependencies,
         plugin,
+        secrets,
     })
+}
+
+/// The secrets `target`'s settings refer to, from the user's store.
+pub fn target_secrets(target: &ComputeTarget, dirs: &UserDirs) -> Result<BTreeMap<String, String>, SubmitError> {
+    Ok(secrets::resolve(
+        &target.path,
+        &target.to_plugin_target(),
+        &SecretStore::new(&dirs.config),
+    )?)
 }

@@ -11,6 +11,7 @@ use xp_plugin_api::abi::{EventSink, LogStream};
 use xp_plugin_api::{RunStatus, METRIC_LINE_PREFIX};
 
 use crate::history::HistoryStore;
+use crate::secrets::Redactor;
 
 /// Where a tracked run's events are recorded.
 pub struct Recorder<'a> {
@@ -27,6 +28,8 @@ pub struct RunSink<'a> {
     problems: Mutex<Vec<String>>,
     echo: bool,
     cancel_requested: fn() -> bool,
+    /// Masks the request's secrets in every line before it is echoed or logged.
+    redactor: Redactor,
 }
 
 impl<'a> RunSink<'a> {
@@ -44,7 +47,14 @@ impl<'a> RunSink<'a> {
             problems: Mutex::new(Vec::new()),
             echo,
             cancel_requested,
+            redactor: Redactor::default(),
         }
+    }
+
+    /// Masks these secrets in whatever the sink prints, logs or records.
+    pub fn with_redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = redactor;
+        self
     }
 
     /// The last status the plugin reported.
@@ -57,10 +67,13 @@ impl<'a> RunSink<'a> {
     }
 
     fn problem(&self, what: String) {
+        let what = self.redactor.scrub(&what).into_owned();
         self.problems.lock().expect("no panics while held").push(what);
     }
 
     fn write_line(&self, stream: LogStream, line: &str) {
+        let line = self.redactor.scrub(line);
+        let line = line.as_ref();
         if self.echo {
             // Output goes straight to the terminal: a closed pipe must not stop the run.
             let _ = match stream {
@@ -86,8 +99,15 @@ impl<'a> RunSink<'a> {
             *next += 1;
             step
         };
+        let name = self.redactor.scrub(name);
+        let value = match value {
+            serde_json::Value::String(text) if self.redactor.reveals(&text) => {
+                serde_json::Value::String(self.redactor.scrub(&text).into_owned())
+            }
+            other => other,
+        };
         let store = recorder.store.lock().expect("no panics while held");
-        if let Err(error) = store.add_metric(recorder.run_number, name, step, &value) {
+        if let Err(error) = store.add_metric(recorder.run_number, &name, step, &value) {
             self.problem(format!("recording metric {name}: {error}"));
         }
     }
@@ -153,6 +173,7 @@ impl EventSink for RunSink<'_> {
     fn progress(&self, label: RStr<'_>, done: u64, total: u64) {
         if self.echo {
             let total = if total == 0 { String::new() } else { format!("/{total}") };
+            let label = self.redactor.scrub(label.as_str());
             let _ = writeln!(std::io::stderr().lock(), "{label}: {done}{total}");
         }
     }

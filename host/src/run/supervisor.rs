@@ -17,7 +17,8 @@ use super::{signals, Finished, SubmitError};
 use crate::history::{process_start, HistoryStore};
 use crate::plugins::{LoadedPlugin, Manifest};
 
-/// What the supervisor needs, written to `<run dir>/launch.json`.
+/// What the supervisor needs, written to `<run dir>/launch.json` — in the project folder, so
+/// never with the request's secrets: the supervisor resolves them again.
 #[derive(Serialize, Deserialize)]
 struct LaunchFile {
     request: RunRequest,
@@ -25,6 +26,17 @@ struct LaunchFile {
 }
 
 const LAUNCH_FILE: &str = "launch.json";
+
+/// The text of `launch.json`: the request without its secrets.
+fn launch_file_bytes(request: &RunRequest, plugin_manifest: &Path) -> Vec<u8> {
+    let mut request = request.clone();
+    request.secrets.clear();
+    let file = LaunchFile {
+        request,
+        plugin_manifest: plugin_manifest.to_path_buf(),
+    };
+    serde_json::to_vec(&file).expect("plain data")
+}
 
 /// Starts the supervisor of `launched` and makes it the run's driver. Returns its pid.
 pub fn detach(launched: &Launched, plugin: &LoadedPlugin, store: &mut HistoryStore) -> Result<u32, SubmitError> {
@@ -46,12 +58,11 @@ pub fn detach(launched: &Launched, plugin: &LoadedPlugin, store: &mut HistorySto
 
 fn start_supervisor(launched: &Launched, plugin: &LoadedPlugin) -> Result<u32, SubmitError> {
     let launch_path = launched.run_dir.join(LAUNCH_FILE);
-    let file = LaunchFile {
-        request: launched.request.clone(),
-        plugin_manifest: plugin.manifest.path.clone(),
-    };
-    std::fs::write(&launch_path, serde_json::to_vec(&file).expect("plain data"))
-        .map_err(io_error("writing", &launch_path))?;
+    std::fs::write(
+        &launch_path,
+        launch_file_bytes(&launched.request, &plugin.manifest.path),
+    )
+    .map_err(io_error("writing", &launch_path))?;
     let exe = std::env::current_exe().map_err(io_error("finding the xp executable", Path::new("xp")))?;
     let supervisor_log = launched.run_dir.join("supervisor.log");
     let log = std::fs::File::create(&supervisor_log).map_err(io_error("creating", &supervisor_log))?;
@@ -85,16 +96,23 @@ pub fn supervise(run_dir: &Path) -> Result<Finished, SubmitError> {
         path: launch_path.clone(),
         source: std::io::Error::other(error),
     })?;
-    let request = file.request;
+    let mut request = file.request;
     let store = HistoryStore::open(&request.project_dir.join(crate::project::XP_DIR))?;
     store.set_driver(
         request.run_number,
         std::process::id(),
         crate::history::current_process_start(),
     )?;
-    let plugin = Manifest::read(&file.plugin_manifest)
-        .map_err(SubmitError::from)
-        .and_then(|manifest| LoadedPlugin::load(manifest, &request.target.target_type).map_err(SubmitError::from));
+    // The secrets of the target's settings as the submit saw them, from the user's store.
+    let secrets =
+        crate::secrets::resolve_for_plugin_target(&request.project_dir, &request.user_config_dir, &request.target)
+            .map_err(SubmitError::from);
+    let plugin = secrets.and_then(|secrets| {
+        request.secrets = secrets;
+        Manifest::read(&file.plugin_manifest)
+            .map_err(SubmitError::from)
+            .and_then(|manifest| LoadedPlugin::load(manifest, &request.target.target_type).map_err(SubmitError::from))
+    });
     let plugin = match plugin {
         Ok(plugin) => plugin,
         Err(error) => {
@@ -124,4 +142,24 @@ pub fn supervise(run_dir: &Path) -> Result<Finished, SubmitError> {
     );
     let _ = std::fs::remove_file(&launch_path);
     finished
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_launch_file_never_holds_the_secrets() {
+        let mut request = RunRequest::default();
+        request.target.settings.insert(
+            "password".into(),
+            serde_json::Value::String("secret:gpu-password-0a1b2c3d".into()),
+        );
+        request.secrets.insert("password".into(), "hunter2".into());
+        let text = String::from_utf8(launch_file_bytes(&request, Path::new("/p/plugin.toml"))).unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("secret:gpu-password-0a1b2c3d"), "{text}");
+        let back: LaunchFile = serde_json::from_str(&text).unwrap();
+        assert!(back.request.secrets.is_empty());
+    }
 }

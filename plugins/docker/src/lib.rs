@@ -58,21 +58,6 @@ fn memory_limit(target: &Target) -> Result<Option<i64>, PluginFailure> {
     }
 }
 
-/// A container name from a run id: Docker allows `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
-fn container_name(run_id: &str) -> String {
-    let name: String = run_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("xp-{name}")
-}
-
 /// The command the container runs: the interpreter (or spark-submit) and the arguments.
 fn command(request: &RunRequest, environment: &Environment) -> Result<Vec<String>, PluginFailure> {
     if request.framework == "PySpark" {
@@ -190,7 +175,7 @@ impl Executor for DockerExecutor {
         let mounted = request.target.setting_bool("sharedVolumes").unwrap_or(false);
         let mut binds = vec![format!("{}:{SHARE_DIR}", shared.display())];
         let mut run = ContainerRun {
-            name: container_name(&request.run_id),
+            name: xp_dockerkit::container_name(&request.run_id, &request.project_dir),
             image: environment.image.clone(),
             command: command(&request, &environment)?,
             environment: script_environment(&request, SUPPORT_DIR, None, Some(&format!("{SHARE_DIR}/")))
@@ -199,7 +184,7 @@ impl Executor for DockerExecutor {
             working_dir: RUN_DIR.into(),
             gpus: request.target.setting_bool("nvidiaDocker").unwrap_or(false),
             memory: memory_limit(&request.target)?,
-            labels: HashMap::from([("xp.run".to_owned(), request.run_id.clone())]),
+            labels: HashMap::from(xp_dockerkit::run_labels(&request.run_id, &request.project_dir)),
             ..ContainerRun::default()
         };
         if mounted {

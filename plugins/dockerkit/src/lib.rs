@@ -12,3 +12,32 @@ mod runner;
 pub use engine::Engine;
 pub use recipe::{Probe, Recipe};
 pub use runner::ContainerRun;
+
+/// The container of a run: `xp-<run id>-<project hash>`. Run ids are `<project folder>_<ms>`,
+/// so two projects with the same folder name could otherwise collide.
+pub fn container_name(run_id: &str, project_dir: &std::path::Path) -> String {
+    use sha2::{Digest, Sha256};
+    let name: String = run_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let hash = Sha256::digest(project_dir.to_string_lossy().as_bytes());
+    format!("xp-{name}-{:02x}{:02x}{:02x}{:02x}", hash[0], hash[1], hash[2], hash[3])
+}
+
+/// Labels on every run's container: the run id and the project folder.
+pub fn run_labels(run_id: &str, project_dir: &std::path::Path) -> [(String, String); 2] {
+    [
+        ("xp.run".to_owned(), run_id.to_owned()),
+        (
+            engine::PROJECT_LABEL.to_owned(),
+            project_dir.to_string_lossy().into_owned(),
+        ),
+    ]
+}

@@ -17,6 +17,7 @@ use xp_plugin_api::{Events, PluginFailure, RunOutcome};
 
 use crate::engine::{describe, Engine};
 use xp_plugin_support::archive;
+use xp_plugin_support::lines::LineSplitter;
 
 /// Seconds a cancelled container gets between SIGTERM and SIGKILL.
 const STOP_GRACE_SECONDS: i32 = 3;
@@ -41,34 +42,6 @@ pub struct ContainerRun {
     /// Memory limit in bytes (swap included).
     pub memory: Option<i64>,
     pub labels: HashMap<String, String>,
-}
-
-/// Splits chunks of output into lines, per stream, keeping unfinished lines for later.
-#[derive(Default)]
-struct LineSplitter {
-    pending: [Vec<u8>; 2],
-}
-
-impl LineSplitter {
-    fn push(&mut self, stream: LogStream, bytes: &[u8], events: &Events<'_>) {
-        let buffer = &mut self.pending[stream as usize % 2];
-        buffer.extend_from_slice(bytes);
-        while let Some(at) = buffer.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buffer.drain(..=at).collect();
-            let line = &line[..line.len() - 1];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            events.log(stream, &String::from_utf8_lossy(line));
-        }
-    }
-
-    fn finish(&mut self, events: &Events<'_>) {
-        for (index, stream) in [LogStream::Stdout, LogStream::Stderr].into_iter().enumerate() {
-            if !self.pending[index].is_empty() {
-                events.log(stream, &String::from_utf8_lossy(&self.pending[index]));
-                self.pending[index].clear();
-            }
-        }
-    }
 }
 
 impl Engine {

@@ -48,20 +48,6 @@ fn connect(
     )
 }
 
-fn container_name(run_id: &str) -> String {
-    let name: String = run_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("xp-{name}")
-}
-
 /// One line of shell output, trimmed.
 fn remote_text(connection: &Connection, what: &str, command: &str) -> Result<String, PluginFailure> {
     Ok(String::from_utf8_lossy(&connection.run(what, command, None)?)
@@ -233,7 +219,7 @@ impl Executor for RemoteDockerExecutor {
             Some(rest) => format!("{home}/{rest}/{}", request.project_name),
             None => format!("{shared_base}/{}", request.project_name),
         };
-        let name = container_name(&request.run_id);
+        let name = xp_dockerkit::container_name(&request.run_id, &request.project_dir);
         let mut argv: Vec<String> = vec![
             "docker".into(),
             "run".into(),
@@ -242,6 +228,12 @@ impl Executor for RemoteDockerExecutor {
             name.clone(),
             "--label".into(),
             format!("xp.run={}", request.run_id),
+            "--label".into(),
+            format!(
+                "{}={}",
+                xp_dockerkit::engine::PROJECT_LABEL,
+                request.project_dir.display()
+            ),
             "--user".into(),
             format!("{uid}:{gid}"),
             "-v".into(),

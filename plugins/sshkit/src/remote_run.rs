@@ -13,6 +13,7 @@ use xp_plugin_api::{Events, PluginFailure, RunOutcome};
 
 use crate::connection::Connection;
 use crate::quote::{is_variable_name, quote, shell_path};
+use xp_plugin_support::lines::LineSplitter;
 
 /// Seconds between SIGTERM and SIGKILL when a run is cancelled.
 const CANCEL_GRACE_SECONDS: u32 = 3;
@@ -76,36 +77,6 @@ pub fn cancel(connection: &Connection, run_dir: &str, also: Option<&str>) -> Res
     connection.exec(&command, None).map(|_| ())
 }
 
-/// Splits chunks into lines per stream, keeping unfinished lines for later.
-#[derive(Default)]
-struct Lines {
-    pending: [Vec<u8>; 2],
-}
-
-impl Lines {
-    fn push(&mut self, stream: LogStream, bytes: &[u8], events: &Events<'_>) {
-        let buffer = &mut self.pending[stream as usize % 2];
-        buffer.extend_from_slice(bytes);
-        while let Some(at) = buffer.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buffer.drain(..=at).collect();
-            let line = &line[..line.len() - 1];
-            events.log(
-                stream,
-                &String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)),
-            );
-        }
-    }
-
-    fn finish(&mut self, events: &Events<'_>) {
-        for (index, stream) in [LogStream::Stdout, LogStream::Stderr].into_iter().enumerate() {
-            if !self.pending[index].is_empty() {
-                events.log(stream, &String::from_utf8_lossy(&self.pending[index]));
-                self.pending[index].clear();
-            }
-        }
-    }
-}
-
 /// Why following stopped before the run ended.
 enum Interrupted {
     Connection(String),
@@ -121,9 +92,22 @@ pub fn follow(
     on_cancel: Option<&str>,
     events: &Events<'_>,
 ) -> Result<(RunOutcome, Connection), PluginFailure> {
+    follow_watching(connection, connect, run_dir, on_cancel, &|_| None, events)
+}
+
+/// [`follow`], with `watch` seeing every line: when it returns a reason, the run is stopped
+/// and fails with that reason (e.g. a Spark job that can get no executors).
+pub fn follow_watching(
+    connection: Connection,
+    connect: &dyn Fn() -> Result<Connection, PluginFailure>,
+    run_dir: &str,
+    on_cancel: Option<&str>,
+    watch: &dyn Fn(&str) -> Option<String>,
+    events: &Events<'_>,
+) -> Result<(RunOutcome, Connection), PluginFailure> {
     let mut connection = connection;
     let mut offsets = [0u64; 2];
-    let mut lines = Lines::default();
+    let mut lines = LineSplitter::watching(watch);
     let mut cancelled = false;
     loop {
         match follow_once(
@@ -160,6 +144,9 @@ pub fn follow(
         }
     }
     lines.finish(events);
+    if let Some(reason) = lines.take_abort_reason() {
+        return Err(PluginFailure::new(reason));
+    }
     let status = connection.run(
         "reading the exit code",
         &format!("cat {}/exit_code 2>/dev/null || true", shell_path(run_dir)),
@@ -187,7 +174,7 @@ fn follow_once(
     connection: &Connection,
     run_dir: &str,
     offsets: &mut [u64; 2],
-    lines: &mut Lines,
+    lines: &mut LineSplitter<'_>,
     cancelled: &mut bool,
     on_cancel: Option<&str>,
     events: &Events<'_>,
@@ -236,7 +223,7 @@ fn follow_once(
         if channel.eof() && !progressed {
             break Ok(());
         }
-        if !*cancelled && events.is_cancelled() {
+        if !*cancelled && (events.is_cancelled() || lines.abort_reason().is_some()) {
             *cancelled = true;
             events.info("Cancelling: stopping the script's process group on the host");
             session.set_blocking(true);

@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod environment;
+pub mod lines;
 pub mod outputs;
 pub mod process;
 pub mod resolve;

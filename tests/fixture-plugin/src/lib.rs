@@ -1,13 +1,48 @@
 //! A plugin that misbehaves on request, so the tests can check that the host survives it.
 //! Its `behaviour` setting: `panic` (panics in run), `fail` (reports a failure),
-//! `panic-on-attach`. Not installed beside `xp`: tests point XP_PLUGIN_PATH at it.
+//! `panic-on-attach`; and for the secret tests: `secret-check` (reports which secrets each
+//! call received, by name and length; its run prints `password ok` when
+//! `secrets["password"]` equals the variable `XP_FIXTURE_EXPECTED_PASSWORD`; with
+//! `useXpSshKey` its attach returns a made-up private key), `leak` (deliberately puts the
+//! password into messages, log lines and its error, for the host to scrub) and
+//! `leak-on-attach` (returns the password as a setting, which the host must refuse).
+//! Not installed beside `xp`: tests point XP_PLUGIN_PATH at it.
+
+use std::collections::BTreeMap;
 
 use xp_plugin_api::{
-    AttachReply, AttachRequest, Events, Executor, PluginDescription, PluginFailure, RunOutcome, RunRequest, RunStatus,
+    AttachReply, AttachRequest, CleanReply, CleanRequest, Events, Executor, PluginDescription, PluginFailure,
+    PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus,
 };
 
 #[derive(Default)]
 struct Fixture;
+
+/// `name(length), ...`: which secrets a call received, without their values.
+fn secret_names(secrets: &BTreeMap<String, String>) -> String {
+    if secrets.is_empty() {
+        return "none".into();
+    }
+    secrets
+        .iter()
+        .map(|(name, value)| format!("{name}({})", value.len()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A made-up private key, different each time.
+fn made_up_key() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let body: String = format!("{nanos:x}{:x}", std::process::id())
+        .chars()
+        .cycle()
+        .take(64)
+        .collect();
+    format!("-----BEGIN FIXTURE PRIVATE KEY-----\nFIXTUREKEY{body}\n-----END FIXTURE PRIVATE KEY-----\n")
+}
 
 impl Executor for Fixture {
     fn describe(&self) -> PluginDescription {
@@ -19,13 +54,53 @@ impl Executor for Fixture {
         }
     }
 
-    fn attach(&self, request: AttachRequest, _events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
-        if request.target.setting_str("behaviour") == Some("panic-on-attach") {
-            panic!("deliberate panic while attaching");
-        }
-        Ok(AttachReply {
-            settings: request.target.settings,
+    fn attach(&self, request: AttachRequest, events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
+        let password = request.secrets.get("password").cloned().unwrap_or_default();
+        let mut reply = AttachReply {
+            settings: request.target.settings.clone(),
             ..AttachReply::default()
+        };
+        match request.target.setting_str("behaviour") {
+            Some("panic-on-attach") => panic!("deliberate panic while attaching"),
+            Some("secret-check") => {
+                reply
+                    .messages
+                    .push(format!("attach received secrets: {}", secret_names(&request.secrets)));
+                if request.target.setting_bool("useXpSshKey") == Some(true) {
+                    reply.secrets.insert("privateKey".into(), made_up_key());
+                    reply
+                        .messages
+                        .push("public key: ssh-fixture AAAAfixture xp@fixture".into());
+                    reply
+                        .messages
+                        .push("add to ~/.ssh/authorized_keys: ssh-fixture AAAAfixture xp@fixture".into());
+                }
+            }
+            Some("leak") => {
+                events.info(&format!("attach log: the password is {password}"));
+                reply
+                    .messages
+                    .push(format!("attach message: the password is {password}"));
+            }
+            Some("leak-on-attach") => {
+                reply.settings.insert("loginSecret".into(), password.into());
+            }
+            _ => {}
+        }
+        Ok(reply)
+    }
+
+    fn prepare(&self, request: PrepareRequest, _events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
+        Ok(PrepareReply {
+            cached: true,
+            messages: vec![format!("prepare received secrets: {}", secret_names(&request.secrets))],
+        })
+    }
+
+    fn clean(&self, request: CleanRequest, _events: &Events<'_>) -> Result<CleanReply, PluginFailure> {
+        Ok(CleanReply {
+            removed: Vec::new(),
+            messages: vec![format!("clean received secrets: {}", secret_names(&request.secrets))],
         })
     }
 
@@ -35,6 +110,31 @@ impl Executor for Fixture {
         match request.target.setting_str("behaviour") {
             Some("fail") => Err(PluginFailure::new("the fixture failed as asked")),
             Some("panic") => panic!("deliberate panic in run {}", request.run_id),
+            Some("secret-check") => {
+                events.stdout(&format!("run received secrets: {}", secret_names(&request.secrets)));
+                let expected = std::env::var("XP_FIXTURE_EXPECTED_PASSWORD").ok();
+                match (request.secrets.get("password"), expected) {
+                    (Some(password), Some(expected)) if *password == expected => events.stdout("password ok"),
+                    (Some(_), _) => events.stdout("password differs"),
+                    (None, _) => events.stdout("no password"),
+                }
+                if request
+                    .secrets
+                    .get("privateKey")
+                    .is_some_and(|key| key.starts_with("-----BEGIN FIXTURE PRIVATE KEY-----"))
+                {
+                    events.stdout("privateKey ok");
+                }
+                Ok(RunOutcome::default())
+            }
+            Some("leak") => {
+                let password = request.secrets.get("password").cloned().unwrap_or_default();
+                events.stdout(&format!("stdout: the password is {password}"));
+                events.stderr(&format!("stderr: the password is {password}"));
+                events.info(&format!("info: the password is {password}"));
+                events.progress(&format!("progress {password}"), 1, Some(1));
+                Err(PluginFailure::new(format!("login failed with password {password}")))
+            }
             _ => Ok(RunOutcome::default()),
         }
     }

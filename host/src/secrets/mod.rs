@@ -1,0 +1,89 @@
+//! Secrets of compute targets (passwords, private keys): kept in a per-user store outside the
+//! project, referred to from `.compute` files as `secret:<id>`, resolved into each plugin
+//! request, and scrubbed from whatever the host prints or records.
+
+mod redact;
+mod resolve;
+mod store;
+
+use std::path::PathBuf;
+
+pub use redact::{Redactor, MASK};
+pub use resolve::{is_secret_setting, references, resolve, resolve_for_plugin_target, LITERAL_FORBIDDEN};
+pub use store::{SecretId, SecretStore, SECRETS_DIR};
+
+/// The flag of `xp computetarget attach` that stores a setting's secret again, for messages.
+pub fn attach_flag(setting: &str) -> &'static str {
+    match setting {
+        "password" => "--password",
+        "privateKeyPassphrase" => "--private-key-passphrase",
+        "privateKey" => "--use-xp-ssh-key",
+        _ => "",
+    }
+}
+
+fn with_flag(setting: &str) -> String {
+    match attach_flag(setting) {
+        "" => String::new(),
+        flag => format!(" {flag}"),
+    }
+}
+
+/// What can go wrong with secrets. No variant carries a secret's value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("secret store: {what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("secret store: {} is not a folder; move it away so that xp can keep secrets there", path.display())]
+    NotAFolder { path: PathBuf },
+
+    #[error("secret store: {} is not text; remove it and re-attach the target that uses it", path.display())]
+    NotText { path: PathBuf },
+
+    #[error("'{id}' is not a valid secret id: use letters, digits, '-', '_' and '.', not starting with '.'")]
+    BadId { id: String },
+
+    #[error("{}: `{}` starts with `secret:` but what follows is not a valid secret id (letters, digits, '-', '_' and '.'). {}", at.compute_file.display(), at.key, at.fix())]
+    BadReference { at: Box<SettingAt> },
+
+    #[error("{}: `{}` refers to the secret '{id}', which is not in your secret store ({}). Re-attach the target to store it again: {}", at.compute_file.display(), at.key, store.display(), at.attach_command())]
+    Missing {
+        at: Box<SettingAt>,
+        id: String,
+        store: PathBuf,
+    },
+
+    #[error("{}: `{}` holds a secret in the project folder, which is often committed; xp keeps secrets only in your own secret store. To fix, re-attach the target: {}, which stores the secret there and writes only a reference into the file (if the file was ever committed or shared, change the secret too)", at.compute_file.display(), at.key, at.attach_command())]
+    Literal { at: Box<SettingAt> },
+}
+
+/// The setting of a target that an error is about.
+#[derive(Debug, Clone)]
+pub struct SettingAt {
+    pub compute_file: PathBuf,
+    pub target: String,
+    pub target_type: String,
+    pub key: String,
+}
+
+impl SettingAt {
+    /// The command that stores the setting's secret again.
+    fn attach_command(&self) -> String {
+        format!(
+            "`xp computetarget attach {} --name {} --force{}` with the options you attached it with",
+            self.target_type,
+            self.target,
+            with_flag(&self.key)
+        )
+    }
+
+    fn fix(&self) -> String {
+        format!("Re-attach the target to store the secret: {}", self.attach_command())
+    }
+}

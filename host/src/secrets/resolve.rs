@@ -1,0 +1,168 @@
+//! From `secret:<id>` references in a target's settings to the secrets a plugin request
+//! carries.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+use xp_plugin_api::{Settings, Target};
+
+use super::{SecretError, SecretId, SecretStore, SettingAt};
+
+/// Settings that hold a secret whenever they are set: a literal value of one of these in a
+/// `.compute` file is refused (with `privateKey`, which attach only ever writes as a reference).
+pub const LITERAL_FORBIDDEN: &[&str] = &["password", "privateKeyPassphrase", "privateKey"];
+
+/// Whether a setting is a secret by its name, so a literal value must not be shown.
+pub fn is_secret_setting(key: &str) -> bool {
+    LITERAL_FORBIDDEN.contains(&key)
+}
+
+/// Every `secret:<id>` reference among `settings`, by setting name; references whose id is
+/// not valid are left out.
+pub fn references(settings: &Settings) -> Vec<(String, SecretId)> {
+    settings
+        .iter()
+        .filter_map(|(key, value)| {
+            let id = SecretId::from_reference(value.as_str()?)?.ok()?;
+            Some((key.clone(), id))
+        })
+        .collect()
+}
+
+/// The secrets that `target`'s settings refer to, by setting name, read from `store`.
+/// `compute_file` is named in errors: a missing secret, a bad reference, or a literal secret
+/// written into the file by hand.
+pub fn resolve(
+    compute_file: &Path,
+    target: &Target,
+    store: &SecretStore,
+) -> Result<BTreeMap<String, String>, SecretError> {
+    let mut secrets = BTreeMap::new();
+    for (key, value) in &target.settings {
+        let Value::String(text) = value else {
+            continue;
+        };
+        let at = || {
+            Box::new(SettingAt {
+                compute_file: compute_file.to_path_buf(),
+                target: target.name.clone(),
+                target_type: target.target_type.clone(),
+                key: key.clone(),
+            })
+        };
+        match SecretId::from_reference(text) {
+            Some(Ok(id)) => match store.get(&id)? {
+                Some(secret) => {
+                    secrets.insert(key.clone(), secret);
+                }
+                None => {
+                    return Err(SecretError::Missing {
+                        at: at(),
+                        id: id.to_string(),
+                        store: store.dir().to_path_buf(),
+                    })
+                }
+            },
+            Some(Err(_)) => return Err(SecretError::BadReference { at: at() }),
+            None if is_secret_setting(key) && !text.is_empty() => return Err(SecretError::Literal { at: at() }),
+            None => {}
+        }
+    }
+    Ok(secrets)
+}
+
+/// [`resolve`] for a target as a request carries it: its `.compute` file is
+/// `<project>/aml_config/<name>.compute`, and the store is under `user_config_dir`.
+pub fn resolve_for_plugin_target(
+    project_dir: &Path,
+    user_config_dir: &Path,
+    target: &Target,
+) -> Result<BTreeMap<String, String>, SecretError> {
+    let compute_file = project_dir
+        .join(crate::project::CONFIG_DIR)
+        .join(format!("{}.compute", target.name));
+    resolve(&compute_file, target, &SecretStore::new(user_config_dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(settings: Value) -> Target {
+        Target {
+            name: "gpu".into(),
+            target_type: "remote".into(),
+            settings: settings.as_object().unwrap().clone(),
+        }
+    }
+
+    #[test]
+    fn references_resolve_by_setting_name_and_stay_in_the_settings() {
+        let home = tempfile::tempdir().unwrap();
+        let store = SecretStore::new(home.path());
+        let id = SecretId::for_setting(Path::new("/p"), "gpu", "password");
+        store.put(&id, "hunter2").unwrap();
+        let target = target(serde_json::json!({
+            "type": "remote", "address": "h:22", "password": id.reference(), "port": 22,
+        }));
+        let secrets = resolve(Path::new("aml_config/gpu.compute"), &target, &store).unwrap();
+        assert_eq!(secrets.len(), 1);
+        assert_eq!(secrets["password"], "hunter2");
+        assert_eq!(target.settings["password"], Value::String(id.reference()));
+        assert_eq!(references(&target.settings), vec![("password".to_owned(), id)]);
+    }
+
+    #[test]
+    fn no_references_no_secrets() {
+        let home = tempfile::tempdir().unwrap();
+        let store = SecretStore::new(&home.path().join("never-made"));
+        let secrets = resolve(
+            Path::new("x.compute"),
+            &target(serde_json::json!({"type": "remote", "password": ""})),
+            &store,
+        )
+        .unwrap();
+        assert!(secrets.is_empty());
+        assert!(!store.dir().exists());
+    }
+
+    #[test]
+    fn a_missing_secret_names_the_file_the_key_and_the_fix() {
+        let home = tempfile::tempdir().unwrap();
+        let store = SecretStore::new(home.path());
+        let target = target(serde_json::json!({"type": "remote", "password": "secret:gpu-password-00000000"}));
+        let error = resolve(Path::new("aml_config/gpu.compute"), &target, &store)
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            "aml_config/gpu.compute",
+            "`password`",
+            "gpu-password-00000000",
+            "xp computetarget attach remote --name gpu --force --password",
+        ] {
+            assert!(error.contains(needle), "{needle}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_literal_password_is_refused_without_its_value() {
+        let home = tempfile::tempdir().unwrap();
+        let store = SecretStore::new(home.path());
+        let target = target(serde_json::json!({"type": "remote", "password": "hunter2"}));
+        let error = resolve(Path::new("gpu.compute"), &target, &store)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`password`") && error.contains("--password"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn a_reference_that_would_leave_the_store_is_refused() {
+        let home = tempfile::tempdir().unwrap();
+        let store = SecretStore::new(home.path());
+        let target = target(serde_json::json!({"type": "remote", "privateKey": "secret:../../etc/passwd"}));
+        let error = resolve(Path::new("gpu.compute"), &target, &store).unwrap_err();
+        assert!(matches!(error, SecretError::BadReference { .. }), "{error}");
+    }
+}

@@ -1,0 +1,3 @@
+fn main() {
+    xp_plugin_build::install_manifest("cluster");
+}

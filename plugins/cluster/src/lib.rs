@@ -1,0 +1,335 @@
+//! The `cluster` executor: runs a PySpark script with `spark-submit` on a Spark cluster's head
+//! node, reached over SSH like the remote target (same credentials, known_hosts, incremental
+//! snapshot transfer). The driver runs on the head node (client mode), so its output streams
+//! live and the `outputs/` it writes come back; the Python packages of the conda file reach
+//! the driver and the executors as a virtual environment built on the head node, cached by
+//! the hash of its contents, and shipped with the job as an archive.
+
+mod environment;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use xp_plugin_api::{
+    AttachReply, AttachRequest, Events, Executor, PluginDescription, PluginFailure, PrepareReply, PrepareRequest,
+    RunOutcome, RunRequest, RunStatus, Target,
+};
+use xp_plugin_support::environment::{script_environment, DEFAULT_SHARED_DIRECTORY};
+use xp_sshkit::connection::Endpoint;
+use xp_sshkit::quote::{quote, shell_path};
+use xp_sshkit::remote_run::{self, RemoteCommand};
+use xp_sshkit::{keys, sync, Connection, Credentials};
+
+const DEFAULT_REMOTE_DIRECTORY: &str = ".xp-remote";
+const DEFAULT_MASTER: &str = "yarn";
+
+/// What the driver prints when the cluster gives the job nothing to run on.
+const NO_RESOURCES: &str = "Initial job has not accepted any resources";
+
+#[derive(Default)]
+struct ClusterExecutor;
+
+fn known_hosts(user_config_dir: &std::path::Path, state_dir: &std::path::Path) -> PathBuf {
+    if user_config_dir.as_os_str().is_empty() {
+        state_dir.join("known_hosts")
+    } else {
+        user_config_dir.join("known_hosts")
+    }
+}
+
+fn connect(
+    target: &Target,
+    secrets: &BTreeMap<String, String>,
+    known_hosts: &std::path::Path,
+    events: Option<&Events<'_>>,
+) -> Result<Connection, PluginFailure> {
+    Connection::open(
+        &Endpoint::of(target)?,
+        &Credentials::of(target, secrets)?,
+        known_hosts,
+        events,
+    )
+}
+
+fn master(target: &Target) -> &str {
+    target
+        .setting_str("sparkMaster")
+        .filter(|m| !m.trim().is_empty())
+        .unwrap_or(DEFAULT_MASTER)
+}
+
+fn spark_submit(target: &Target) -> &str {
+    target
+        .setting_str("sparkSubmitLocation")
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or("spark-submit")
+}
+
+pub(crate) fn remote_directory(target: &Target) -> String {
+    target
+        .setting_str("remoteDirectory")
+        .filter(|d| !d.trim().is_empty())
+        .unwrap_or(DEFAULT_REMOTE_DIRECTORY)
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// Checks spark-submit, the deploy mode, and (for standalone masters) that the master answers
+/// from the head node. Returns spark-submit's version line.
+fn check_cluster(connection: &Connection, target: &Target) -> Result<String, PluginFailure> {
+    if let Some(mode) = target.setting_str("yarnDeployMode") {
+        if !mode.eq_ignore_ascii_case("client") {
+            return Err(PluginFailure::new(format!(
+                "aml_config/{}.compute: yarnDeployMode {mode} is not supported: xp runs the driver on the head node (client mode) to stream its output and bring back outputs/; set yarnDeployMode: client",
+                target.name
+            )));
+        }
+    }
+    let submit = spark_submit(target);
+    let version = connection.exec(&format!("{} --version 2>&1", quote(submit)), None)?;
+    if version.status != 0 {
+        return Err(PluginFailure::new(format!(
+            "sparkSubmitLocation '{submit}' does not run on {} (aml_config/{}.compute): {}",
+            connection.address,
+            target.name,
+            String::from_utf8_lossy(&version.stdout)
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim()
+        )));
+    }
+    let version_line = String::from_utf8_lossy(&version.stdout)
+        .lines()
+        .find(|l| l.contains("version "))
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    let master = master(target);
+    if let Some(rest) = master.strip_prefix("spark://") {
+        for endpoint in rest.split(',') {
+            let (host, port) = endpoint.rsplit_once(':').unwrap_or((endpoint, "7077"));
+            let probe = format!(
+                "python3 -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 5)' {} {} 2>&1 || (exec 3<>/dev/tcp/{host}/{port}) 2>&1",
+                quote(host),
+                quote(port),
+                host = host.replace(|c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-', ""),
+                port = port.replace(|c: char| !c.is_ascii_digit(), ""),
+            );
+            let reached = connection.exec(&probe, None)?;
+            if reached.status != 0 {
+                return Err(PluginFailure::new(format!(
+                    "the Spark master {master} is unreachable from the head node {}: nothing answers at {endpoint}; is the master running and sparkMaster right?",
+                    connection.address
+                )));
+            }
+        }
+    }
+    Ok(version_line)
+}
+
+impl Executor for ClusterExecutor {
+    fn describe(&self) -> PluginDescription {
+        PluginDescription {
+            name: "cluster".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            api_version: xp_plugin_api::API_VERSION.into(),
+            target_types: vec!["cluster".into()],
+        }
+    }
+
+    fn attach(&self, request: AttachRequest, events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
+        let mut settings = request.target.settings.clone();
+        settings.entry("sparkMaster").or_insert(DEFAULT_MASTER.into());
+        settings.entry("sparkSubmitLocation").or_insert("spark-submit".into());
+        settings.entry("yarnDeployMode").or_insert("client".into());
+        settings
+            .entry("nativeSharedDirectory")
+            .or_insert(DEFAULT_SHARED_DIRECTORY.into());
+        let use_xp_key = settings
+            .remove("useXpSshKey")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        let target = Target {
+            settings: settings.clone(),
+            ..request.target.clone()
+        };
+        let endpoint = Endpoint::of(&target)?;
+        let mut runconfig = xp_plugin_api::Settings::new();
+        runconfig.insert("Framework".into(), "PySpark".into());
+        let mut reply = AttachReply {
+            settings,
+            runconfig,
+            ..AttachReply::default()
+        };
+        if use_xp_key {
+            let pair = keys::generate(&format!("xp-{}@{}", target.name, endpoint.address.host))?;
+            reply.messages.push(format!(
+                "xp made a key pair for '{}' and keeps its private key in your secret store. Add this line to ~/.ssh/authorized_keys of {} on {}:\n{}",
+                target.name, endpoint.username, endpoint.address, pair.public_key
+            ));
+            reply.secrets.insert("privateKey".into(), pair.private_key);
+            return Ok(reply);
+        }
+        let connection = connect(
+            &target,
+            &request.secrets,
+            &known_hosts(&request.user_config_dir, &request.state_dir),
+            Some(events),
+        )?;
+        let version = check_cluster(&connection, &target)?;
+        reply.messages.push(format!(
+            "Connected to the head node {} as {}: {version}; master {}",
+            endpoint.address,
+            endpoint.username,
+            master(&target)
+        ));
+        Ok(reply)
+    }
+
+    fn prepare(&self, request: PrepareRequest, events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
+        let connection = connect(
+            &request.target,
+            &request.secrets,
+            &known_hosts(&request.user_config_dir, &request.state_dir),
+            Some(events),
+        )?;
+        let version = check_cluster(&connection, &request.target)?;
+        let built = environment::ensure(
+            &connection,
+            &request.target,
+            &request.dependencies,
+            &request.project_dir,
+            events,
+        )?;
+        let mut messages = vec![format!("{version}; master {} answers", master(&request.target))];
+        let cached = match &built {
+            Some(env) => {
+                messages.push(env.summary());
+                env.cached
+            }
+            None => {
+                messages.push("no pip packages to ship: the cluster's Python is used as it is".into());
+                true
+            }
+        };
+        Ok(PrepareReply { cached, messages })
+    }
+
+    fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
+        events.status(RunStatus::Preparing);
+        let target = &request.target;
+        let known_hosts = known_hosts(&request.user_config_dir, &request.state_dir);
+        let endpoint = Endpoint::of(target)?;
+        let credentials = Credentials::of(target, &request.secrets)?;
+        let open = || Connection::open(&endpoint, &credentials, &known_hosts, None);
+        let connection = Connection::open(&endpoint, &credentials, &known_hosts, Some(events))?;
+        check_cluster(&connection, target)?;
+        let python_environment =
+            environment::ensure(&connection, target, &request.dependencies, &request.project_dir, events)?;
+
+        let base = remote_directory(target);
+        let run_dir = format!("{base}/runs/{}", request.run_id);
+        let report = sync::sync(
+            &connection,
+            &[(&request.snapshot_dir, "work/"), (&request.support_dir, "support/")],
+            &format!("{base}/cache"),
+            &run_dir,
+        )?;
+        events.info(&format!(
+            "Snapshot: sent {} of {} files ({} of {} bytes); the rest was in the host's cache",
+            report.sent_files, report.files, report.sent_bytes, report.bytes
+        ));
+
+        let dependencies = &request.dependencies;
+        let mut argv = vec![
+            spark_submit(target).to_owned(),
+            "--master".into(),
+            master(target).to_owned(),
+        ];
+        if master(target) == "yarn" {
+            argv.extend(["--deploy-mode".into(), "client".into()]);
+        }
+        if !dependencies.spark_configuration.contains_key("spark.app.name") {
+            argv.extend(["--name".into(), format!("xp-{}", request.run_id)]);
+        }
+        for (key, value) in &dependencies.spark_configuration {
+            argv.extend(["--conf".into(), format!("{key}={value}")]);
+        }
+        if !dependencies.spark_packages.is_empty() {
+            argv.extend(["--packages".into(), dependencies.spark_packages.join(",")]);
+        }
+        if !dependencies.spark_repositories.is_empty() {
+            argv.extend(["--repositories".into(), dependencies.spark_repositories.join(",")]);
+        }
+        let mut preamble = vec!["export PYTHONPATH=\"$(cd .. && pwd)/support\"${PYTHONPATH:+:$PYTHONPATH}".to_owned()];
+        if let Some(env) = &python_environment {
+            // The driver uses the environment in place; executors unpack the shipped archive.
+            // (Spark settings rather than PYSPARK_* variables: spark-env.sh may set those.)
+            argv.extend([
+                "--conf".into(),
+                format!("spark.pyspark.driver.python={}/bin/python", env.path),
+            ]);
+            argv.extend(["--conf".into(), "spark.pyspark.python=./xpenv/bin/python".into()]);
+            argv.extend(["--archives".into(), format!("{}#xpenv", env.archive)]);
+        }
+        argv.extend(request.arguments.iter().cloned());
+        let shared_base = target
+            .setting_str("nativeSharedDirectory")
+            .unwrap_or(DEFAULT_SHARED_DIRECTORY);
+        let shared_base = shared_base.trim_end_matches('/');
+        let shared = format!(
+            "{}/{}/",
+            shared_base.strip_prefix("~/").unwrap_or(shared_base),
+            request.project_name
+        );
+        preamble.push(format!(
+            "export AZUREML_NATIVE_SHARE_DIRECTORY={}",
+            if shared_base.starts_with('/') {
+                quote(&shared)
+            } else {
+                shell_path(&shared)
+            }
+        ));
+        preamble.push("mkdir -p \"$AZUREML_NATIVE_SHARE_DIRECTORY\"".to_owned());
+        let mut environment = script_environment(&request, "", None, None);
+        environment.remove("PYTHONPATH");
+        let command = RemoteCommand {
+            argv,
+            environment: environment.into_iter().collect(),
+            preamble,
+        };
+        if events.is_cancelled() {
+            let _ = remote_run::remove(&connection, &run_dir);
+            return Ok(RunOutcome {
+                exit_code: 130,
+                canceled: true,
+            });
+        }
+        remote_run::start(&connection, &run_dir, &command)?;
+        events.status(RunStatus::Running);
+        let watch = |line: &str| {
+            line.contains(NO_RESOURCES).then(|| {
+                format!(
+                    "no free workers: the cluster at {} gave the job no executors ({NO_RESOURCES}); check that workers are alive and have free cores and memory for the job's settings",
+                    master(target)
+                )
+            })
+        };
+        let followed = remote_run::follow_watching(connection, &open, &run_dir, None, &watch, events);
+        let (outcome, connection) = match followed {
+            Ok(done) => done,
+            Err(error) => {
+                if let Ok(connection) = open() {
+                    let _ = remote_run::remove(&connection, &run_dir);
+                }
+                return Err(error);
+            }
+        };
+        remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir)?;
+        remote_run::remove(&connection, &run_dir)?;
+        Ok(outcome)
+    }
+}
+
+xp_plugin_api::export_plugin!(ClusterExecutor);
