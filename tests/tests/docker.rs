@@ -71,7 +71,7 @@ fn check_run(project: &TestProject) {
         project.read(&format!(".xp/runs/{run_id}/outputs/result.txt")),
         "from the container"
     );
-    assert!(run_containers(&project, &run_id).is_empty(), "the container is removed");
+    assert!(run_containers(project, run_id).is_empty(), "the container is removed");
 
     let again = project.xp(["submit", "-c", "d", "job.py"]).run().success();
     assert!(
