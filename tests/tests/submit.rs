@@ -28,6 +28,11 @@ fn output_streams_and_the_exit_code_passes_through() {
     let record = project.last_record();
     assert_eq!(record["status"], "Failed");
     assert_eq!(record["exit_code"], 3);
+    let error = record["error"].as_str().unwrap();
+    assert!(
+        error.contains("exited with code 3") && error.contains("to stderr"),
+        "a failed run keeps the script's last error output: {error}"
+    );
     assert_eq!(record["script"], "fail.py");
     assert_eq!(record["target"], "local");
     let log =

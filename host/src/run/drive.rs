@@ -95,11 +95,15 @@ pub fn drive(
     let (status, exit_code, error) = match &outcome {
         Ok(outcome) if outcome.canceled => (RunStatus::Canceled, Some(outcome.exit_code), None),
         Ok(outcome) if outcome.exit_code == 0 => (RunStatus::Completed, Some(0), None),
-        Ok(outcome) => (
-            RunStatus::Failed,
-            Some(outcome.exit_code),
-            Some(format!("the script exited with code {}", outcome.exit_code)),
-        ),
+        Ok(outcome) => {
+            let mut error = format!("the script exited with code {}", outcome.exit_code);
+            let last = sink.last_error_lines();
+            if !last.is_empty() {
+                error.push_str("; its last error output:\n");
+                error.push_str(&last.join("\n"));
+            }
+            (RunStatus::Failed, Some(outcome.exit_code), Some(error))
+        }
         Err(error) => (RunStatus::Failed, None, Some(error.to_string())),
     };
     if let Some(store) = &store {

@@ -30,7 +30,12 @@ pub struct RunSink<'a> {
     cancel_requested: fn() -> bool,
     /// Masks the request's secrets in every line before it is echoed or logged.
     redactor: Redactor,
+    /// The last lines of the script's standard error, for the record of a failed run.
+    last_errors: Mutex<std::collections::VecDeque<String>>,
 }
+
+/// How many of the last standard-error lines a failed run's record keeps.
+const LAST_ERROR_LINES: usize = 5;
 
 impl<'a> RunSink<'a> {
     pub fn new(
@@ -48,7 +53,18 @@ impl<'a> RunSink<'a> {
             echo,
             cancel_requested,
             redactor: Redactor::default(),
+            last_errors: Mutex::new(Default::default()),
         }
+    }
+
+    /// The script's last lines on standard error (secrets masked).
+    pub fn last_error_lines(&self) -> Vec<String> {
+        self.last_errors
+            .lock()
+            .expect("no panics while held")
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Masks these secrets in whatever the sink prints, logs or records.
@@ -74,6 +90,13 @@ impl<'a> RunSink<'a> {
     fn write_line(&self, stream: LogStream, line: &str) {
         let line = self.redactor.scrub(line);
         let line = line.as_ref();
+        if stream == LogStream::Stderr && !line.trim().is_empty() {
+            let mut last = self.last_errors.lock().expect("no panics while held");
+            if last.len() == LAST_ERROR_LINES {
+                last.pop_front();
+            }
+            last.push_back(line.to_owned());
+        }
         if self.echo {
             // Output goes straight to the terminal: a closed pipe must not stop the run.
             let _ = match stream {
