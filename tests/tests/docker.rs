@@ -85,13 +85,18 @@ fn check_run(project: &TestProject) {
 
 #[test]
 fn a_script_runs_in_a_container_with_the_snapshot_copied_in() {
-    check_run(&docker_project(&[]));
+    let project = docker_project(&["sharedVolumes=false"]);
+    assert!(project.read("aml_config/d.compute").contains("sharedVolumes: false"));
+    check_run(&project);
 }
 
 #[test]
 fn a_script_runs_in_a_container_with_the_snapshot_mounted() {
-    let project = docker_project(&["sharedVolumes=true"]);
-    assert!(project.read("aml_config/d.compute").contains("sharedVolumes: true"));
+    let project = docker_project(&[]);
+    assert!(
+        project.read("aml_config/d.compute").contains("sharedVolumes: true"),
+        "mounting the private snapshot is the default"
+    );
     check_run(&project);
 }
 

@@ -31,7 +31,7 @@ fn output_streams_and_the_exit_code_passes_through() {
     let error = record["error"].as_str().unwrap();
     assert!(
         error.contains("exited with code 3") && error.contains("to stderr"),
-        "a failed run keeps the script's last error output: {error}"
+        "a failed run keeps the script's last output: {error}"
     );
     assert_eq!(record["script"], "fail.py");
     assert_eq!(record["target"], "local");

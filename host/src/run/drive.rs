@@ -99,7 +99,7 @@ pub fn drive(
             let mut error = format!("the script exited with code {}", outcome.exit_code);
             let last = sink.last_error_lines();
             if !last.is_empty() {
-                error.push_str("; its last error output:\n");
+                error.push_str("; its last output:\n");
                 error.push_str(&last.join("\n"));
             }
             (RunStatus::Failed, Some(outcome.exit_code), Some(error))

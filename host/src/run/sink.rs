@@ -30,12 +30,26 @@ pub struct RunSink<'a> {
     cancel_requested: fn() -> bool,
     /// Masks the request's secrets in every line before it is echoed or logged.
     redactor: Redactor,
-    /// The last lines of the script's standard error, for the record of a failed run.
+    /// The script's last lines of output (either stream), for the record of a failed run.
     last_errors: Mutex<std::collections::VecDeque<String>>,
 }
 
-/// How many of the last standard-error lines a failed run's record keeps.
+/// How many of the last lines of output a failed run's record keeps.
 const LAST_ERROR_LINES: usize = 5;
+
+/// A logging framework's informational line (`26/11/28 00:30:40 INFO SparkContext: ...`):
+/// not what explains a failure, and a JVM prints many of them after the error.
+/// So is a JVM stack frame (`\tat org.apache...(File.scala:86)`): the exception's message
+/// above it is what says what went wrong.
+fn is_chatter(line: &str) -> bool {
+    let trimmed = line.trim_start();
+    (trimmed.starts_with("at ") && trimmed.ends_with(')') && line.len() > trimmed.len())
+        || trimmed.starts_with("... ") && trimmed.ends_with("more")
+        || line
+            .split_whitespace()
+            .take(4)
+            .any(|word| matches!(word, "INFO" | "DEBUG" | "TRACE"))
+}
 
 impl<'a> RunSink<'a> {
     pub fn new(
@@ -57,7 +71,8 @@ impl<'a> RunSink<'a> {
         }
     }
 
-    /// The script's last lines on standard error (secrets masked).
+    /// The script's last lines of output (secrets masked). Both streams: Spark, for one,
+    /// prints the Python driver's traceback on standard output.
     pub fn last_error_lines(&self) -> Vec<String> {
         self.last_errors
             .lock()
@@ -90,7 +105,7 @@ impl<'a> RunSink<'a> {
     fn write_line(&self, stream: LogStream, line: &str) {
         let line = self.redactor.scrub(line);
         let line = line.as_ref();
-        if stream == LogStream::Stderr && !line.trim().is_empty() {
+        if stream != LogStream::Info && !line.trim().is_empty() && !is_chatter(line) {
             let mut last = self.last_errors.lock().expect("no panics while held");
             if last.len() == LAST_ERROR_LINES {
                 last.pop_front();
@@ -209,5 +224,26 @@ impl EventSink for RunSink<'_> {
 
     fn is_cancelled(&self) -> bool {
         (self.cancel_requested)()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_chatter;
+
+    #[test]
+    fn log_chatter_and_jvm_frames_are_not_the_reason_of_a_failure() {
+        assert!(is_chatter(
+            "26/11/28 00:30:40 INFO SparkContext: Successfully stopped SparkContext"
+        ));
+        assert!(is_chatter(
+            "\tat org.apache.spark.deploy.SparkSubmit.main(SparkSubmit.scala)"
+        ));
+        assert!(is_chatter("\t... 12 more"));
+        assert!(!is_chatter(
+            "Exception in thread \"main\" java.lang.NumberFormatException: Size must be specified as bytes"
+        ));
+        assert!(!is_chatter("RuntimeError: the job found bad data"));
+        assert!(!is_chatter("  File \"train.py\", line 3, in <module>"));
     }
 }

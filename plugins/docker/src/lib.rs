@@ -106,7 +106,10 @@ impl Executor for DockerExecutor {
     fn attach(&self, request: AttachRequest, _events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
         let image = base_image(&request.target)?.to_owned();
         let mut settings = request.target.settings.clone();
-        settings.entry("sharedVolumes").or_insert(false.into());
+        // The snapshot is a private copy already: mounting it costs nothing and keeps a warm
+        // run as fast as a bare `docker run`; `sharedVolumes: false` copies it in instead
+        // (for engines that cannot see this machine's folders).
+        settings.entry("sharedVolumes").or_insert(true.into());
         settings.entry("nvidiaDocker").or_insert(false.into());
         settings
             .entry("nativeSharedDirectory")
