@@ -244,14 +244,17 @@ pub fn fixture_plugin_dir(project: &TestProject) -> PathBuf {
         "build the workspace first: {} is missing",
         library.display()
     );
-    std::fs::write(
-        dir.join("fixture.plugin.toml"),
-        format!(
-            "name = \"fixture\"\nversion = \"0.0.0\"\ntarget_types = [\"crashy\"]\nplugin_api = \"^0.1\"\nlibrary = \"{}\"\n",
-            library.display()
-        ),
-    )
-    .unwrap();
+    let manifest = dir.join("fixture.plugin.toml");
+    let text = format!(
+        "name = \"fixture\"\nversion = \"0.0.0\"\ntarget_types = [\"crashy\"]\nplugin_api = \"^0.1\"\nlibrary = \"{}\"\n",
+        library.display()
+    );
+    // Written once, atomically: a detached run's supervisor may be reading it.
+    if std::fs::read_to_string(&manifest).ok().as_deref() != Some(text.as_str()) {
+        let staging = dir.join(format!(".fixture.plugin.toml.{}", std::process::id()));
+        std::fs::write(&staging, text).unwrap();
+        std::fs::rename(&staging, &manifest).unwrap();
+    }
     dir
 }
 

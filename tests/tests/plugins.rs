@@ -1,27 +1,6 @@
 //! Plugins on the search path, and a plugin that misbehaves: the host survives and records it.
 
-use xp_tests::{profile_dir, TestProject};
-
-/// A folder holding the fixture plugin's manifest, for XP_PLUGIN_PATH.
-fn fixture_plugin_dir(project: &TestProject) -> std::path::PathBuf {
-    let dir = project.home().join("fixture-plugins");
-    std::fs::create_dir_all(&dir).unwrap();
-    let library = profile_dir().join("libxp_fixture_plugin.so");
-    assert!(
-        library.is_file(),
-        "build the workspace first: {} is missing",
-        library.display()
-    );
-    std::fs::write(
-        dir.join("fixture.plugin.toml"),
-        format!(
-            "name = \"fixture\"\nversion = \"0.0.0\"\ntarget_types = [\"crashy\"]\nplugin_api = \"^0.1\"\nlibrary = \"{}\"\n",
-            library.display()
-        ),
-    )
-    .unwrap();
-    dir
-}
+use xp_tests::{fixture_plugin_dir, profile_dir, TestProject};
 
 #[test]
 fn plugin_list_shows_the_in_tree_local_plugin_beside_xp() {

@@ -7,7 +7,7 @@ use xp_plugin_api::{Dependencies, Events, PluginFailure, Target};
 use xp_sshkit::quote::{quote, shell_path};
 use xp_sshkit::Connection;
 
-use crate::remote_directory;
+use xp_sshkit::target::remote_directory;
 
 /// A ready environment on the head node.
 pub struct PythonEnvironment {

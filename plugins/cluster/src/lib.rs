@@ -7,20 +7,16 @@
 
 mod environment;
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-
 use xp_plugin_api::{
     AttachReply, AttachRequest, Events, Executor, PluginDescription, PluginFailure, PrepareReply, PrepareRequest,
     RunOutcome, RunRequest, RunStatus, Target,
 };
 use xp_plugin_support::environment::{script_environment, DEFAULT_SHARED_DIRECTORY};
-use xp_sshkit::connection::Endpoint;
-use xp_sshkit::quote::{quote, shell_path};
+use xp_sshkit::quote::quote;
 use xp_sshkit::remote_run::{self, RemoteCommand};
-use xp_sshkit::{keys, sync, Connection, Credentials};
+use xp_sshkit::target::{self, Login};
+use xp_sshkit::Connection;
 
-const DEFAULT_REMOTE_DIRECTORY: &str = ".xp-remote";
 const DEFAULT_MASTER: &str = "yarn";
 
 /// What the driver prints when the cluster gives the job nothing to run on.
@@ -28,28 +24,6 @@ const NO_RESOURCES: &str = "Initial job has not accepted any resources";
 
 #[derive(Default)]
 struct ClusterExecutor;
-
-fn known_hosts(user_config_dir: &std::path::Path, state_dir: &std::path::Path) -> PathBuf {
-    if user_config_dir.as_os_str().is_empty() {
-        state_dir.join("known_hosts")
-    } else {
-        user_config_dir.join("known_hosts")
-    }
-}
-
-fn connect(
-    target: &Target,
-    secrets: &BTreeMap<String, String>,
-    known_hosts: &std::path::Path,
-    events: Option<&Events<'_>>,
-) -> Result<Connection, PluginFailure> {
-    Connection::open(
-        &Endpoint::of(target)?,
-        &Credentials::of(target, secrets)?,
-        known_hosts,
-        events,
-    )
-}
 
 fn master(target: &Target) -> &str {
     target
@@ -63,15 +37,6 @@ fn spark_submit(target: &Target) -> &str {
         .setting_str("sparkSubmitLocation")
         .filter(|s| !s.trim().is_empty())
         .unwrap_or("spark-submit")
-}
-
-pub(crate) fn remote_directory(target: &Target) -> String {
-    target
-        .setting_str("remoteDirectory")
-        .filter(|d| !d.trim().is_empty())
-        .unwrap_or(DEFAULT_REMOTE_DIRECTORY)
-        .trim_end_matches('/')
-        .to_owned()
 }
 
 /// Checks spark-submit, the deploy mode, and (for standalone masters) that the master answers
@@ -146,15 +111,11 @@ impl Executor for ClusterExecutor {
         settings
             .entry("nativeSharedDirectory")
             .or_insert(DEFAULT_SHARED_DIRECTORY.into());
-        let use_xp_key = settings
-            .remove("useXpSshKey")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
+        let use_xp_key = target::take_use_xp_key(&mut settings);
         let target = Target {
             settings: settings.clone(),
             ..request.target.clone()
         };
-        let endpoint = Endpoint::of(&target)?;
         let mut runconfig = xp_plugin_api::Settings::new();
         runconfig.insert("Framework".into(), "PySpark".into());
         let mut reply = AttachReply {
@@ -163,37 +124,29 @@ impl Executor for ClusterExecutor {
             ..AttachReply::default()
         };
         if use_xp_key {
-            let pair = keys::generate(&format!("xp-{}@{}", target.name, endpoint.address.host))?;
-            reply.messages.push(format!(
-                "xp made a key pair for '{}' and keeps its private key in your secret store. Add this line to ~/.ssh/authorized_keys of {} on {}:\n{}",
-                target.name, endpoint.username, endpoint.address, pair.public_key
-            ));
-            reply.secrets.insert("privateKey".into(), pair.private_key);
+            target::offer_xp_key(&target, &mut reply)?;
             return Ok(reply);
         }
-        let connection = connect(
-            &target,
-            &request.secrets,
-            &known_hosts(&request.user_config_dir, &request.state_dir),
-            Some(events),
-        )?;
+        let login = Login::of(&target, &request.secrets, &request.user_config_dir, &request.state_dir)?;
+        let connection = login.connect(Some(events))?;
         let version = check_cluster(&connection, &target)?;
         reply.messages.push(format!(
             "Connected to the head node {} as {}: {version}; master {}",
-            endpoint.address,
-            endpoint.username,
+            login.endpoint.address,
+            login.endpoint.username,
             master(&target)
         ));
         Ok(reply)
     }
 
     fn prepare(&self, request: PrepareRequest, events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
-        let connection = connect(
+        let login = Login::of(
             &request.target,
             &request.secrets,
-            &known_hosts(&request.user_config_dir, &request.state_dir),
-            Some(events),
+            &request.user_config_dir,
+            &request.state_dir,
         )?;
+        let connection = login.connect(Some(events))?;
         let version = check_cluster(&connection, &request.target)?;
         let built = environment::ensure(
             &connection,
@@ -219,27 +172,15 @@ impl Executor for ClusterExecutor {
     fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
         events.status(RunStatus::Preparing);
         let target = &request.target;
-        let known_hosts = known_hosts(&request.user_config_dir, &request.state_dir);
-        let endpoint = Endpoint::of(target)?;
-        let credentials = Credentials::of(target, &request.secrets)?;
-        let open = || Connection::open(&endpoint, &credentials, &known_hosts, None);
-        let connection = Connection::open(&endpoint, &credentials, &known_hosts, Some(events))?;
+        let login = Login::of(target, &request.secrets, &request.user_config_dir, &request.state_dir)?;
+        let open = || login.connect(None);
+        let connection = login.connect(Some(events))?;
         check_cluster(&connection, target)?;
         let python_environment =
             environment::ensure(&connection, target, &request.dependencies, &request.project_dir, events)?;
 
-        let base = remote_directory(target);
-        let run_dir = format!("{base}/runs/{}", request.run_id);
-        let report = sync::sync(
-            &connection,
-            &[(&request.snapshot_dir, "work/"), (&request.support_dir, "support/")],
-            &format!("{base}/cache"),
-            &run_dir,
-        )?;
-        events.info(&format!(
-            "Snapshot: sent {} of {} files ({} of {} bytes); the rest was in the host's cache",
-            report.sent_files, report.files, report.sent_bytes, report.bytes
-        ));
+        target::send_snapshot(&connection, &request, events)?;
+        let run_dir = target::run_directory(target, &request.run_id);
 
         let dependencies = &request.dependencies;
         let mut argv = vec![
@@ -274,24 +215,7 @@ impl Executor for ClusterExecutor {
             argv.extend(["--archives".into(), format!("{}#xpenv", env.archive)]);
         }
         argv.extend(request.arguments.iter().cloned());
-        let shared_base = target
-            .setting_str("nativeSharedDirectory")
-            .unwrap_or(DEFAULT_SHARED_DIRECTORY);
-        let shared_base = shared_base.trim_end_matches('/');
-        let shared = format!(
-            "{}/{}/",
-            shared_base.strip_prefix("~/").unwrap_or(shared_base),
-            request.project_name
-        );
-        preamble.push(format!(
-            "export AZUREML_NATIVE_SHARE_DIRECTORY={}",
-            if shared_base.starts_with('/') {
-                quote(&shared)
-            } else {
-                shell_path(&shared)
-            }
-        ));
-        preamble.push("mkdir -p \"$AZUREML_NATIVE_SHARE_DIRECTORY\"".to_owned());
+        preamble.extend(target::shared_directory_preamble(target, &request.project_name));
         let mut environment = script_environment(&request, "", None, None);
         environment.remove("PYTHONPATH");
         let command = RemoteCommand {

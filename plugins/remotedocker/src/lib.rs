@@ -6,53 +6,52 @@
 
 mod images;
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-
 use images::RemoteImages;
-use xp_dockerkit::environment::{ensure_environment, EnvironmentRequest};
+use xp_dockerkit::environment::{ensure_environment, Environment, EnvironmentRequest};
 use xp_plugin_api::{
-    AttachReply, AttachRequest, CleanReply, CleanRequest, Events, Executor, PluginDescription, PluginFailure,
-    PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus, Target,
+    AttachReply, AttachRequest, CleanReply, CleanRequest, Dependencies, Events, Executor, PluginDescription,
+    PluginFailure, PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus, Target,
 };
 use xp_plugin_support::environment::{script_environment, DEFAULT_SHARED_DIRECTORY};
-use xp_sshkit::connection::Endpoint;
 use xp_sshkit::quote::{quote, shell_path};
 use xp_sshkit::remote_run::{self, RemoteCommand};
-use xp_sshkit::{keys, sync, Connection, Credentials};
-
-const DEFAULT_REMOTE_DIRECTORY: &str = ".xp-remote";
+use xp_sshkit::target::{self, Login};
+use xp_sshkit::Connection;
 
 #[derive(Default)]
 struct RemoteDockerExecutor;
-
-fn known_hosts(user_config_dir: &std::path::Path, state_dir: &std::path::Path) -> PathBuf {
-    if user_config_dir.as_os_str().is_empty() {
-        state_dir.join("known_hosts")
-    } else {
-        user_config_dir.join("known_hosts")
-    }
-}
-
-fn connect(
-    target: &Target,
-    secrets: &BTreeMap<String, String>,
-    known_hosts: &std::path::Path,
-    events: Option<&Events<'_>>,
-) -> Result<Connection, PluginFailure> {
-    Connection::open(
-        &Endpoint::of(target)?,
-        &Credentials::of(target, secrets)?,
-        known_hosts,
-        events,
-    )
-}
 
 /// One line of shell output, trimmed.
 fn remote_text(connection: &Connection, what: &str, command: &str) -> Result<String, PluginFailure> {
     Ok(String::from_utf8_lossy(&connection.run(what, command, None)?)
         .trim()
         .to_owned())
+}
+
+/// The environment image on the host's engine, built there when allowed.
+fn environment(
+    connection: &Connection,
+    target: &Target,
+    dependencies: &Dependencies,
+    project: (&std::path::Path, &str),
+    state_dir: &std::path::Path,
+    build_if_missing: bool,
+    events: &Events<'_>,
+) -> Result<Environment, PluginFailure> {
+    let images = RemoteImages { connection };
+    images.check()?;
+    ensure_environment(
+        &images,
+        &EnvironmentRequest {
+            target,
+            dependencies,
+            project_dir: project.0,
+            project_name: project.1,
+            state_dir,
+            build_if_missing,
+        },
+        events,
+    )
 }
 
 impl Executor for RemoteDockerExecutor {
@@ -79,15 +78,11 @@ impl Executor for RemoteDockerExecutor {
         settings
             .entry("nativeSharedDirectory")
             .or_insert(DEFAULT_SHARED_DIRECTORY.into());
-        let use_xp_key = settings
-            .remove("useXpSshKey")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
+        let use_xp_key = target::take_use_xp_key(&mut settings);
         let target = Target {
             settings: settings.clone(),
             ..request.target.clone()
         };
-        let endpoint = Endpoint::of(&target)?;
         let mut runconfig = xp_plugin_api::Settings::new();
         runconfig.insert("PrepareEnvironment".into(), true.into());
         let mut reply = AttachReply {
@@ -96,52 +91,37 @@ impl Executor for RemoteDockerExecutor {
             ..AttachReply::default()
         };
         if use_xp_key {
-            let pair = keys::generate(&format!("xp-{}@{}", target.name, endpoint.address.host))?;
-            reply.messages.push(format!(
-                "xp made a key pair for '{}' and keeps its private key in your secret store. Add this line to ~/.ssh/authorized_keys of {} on {}:\n{}",
-                target.name, endpoint.username, endpoint.address, pair.public_key
-            ));
-            reply.secrets.insert("privateKey".into(), pair.private_key);
+            target::offer_xp_key(&target, &mut reply)?;
             return Ok(reply);
         }
-        let connection = connect(
-            &target,
-            &request.secrets,
-            &known_hosts(&request.user_config_dir, &request.state_dir),
-            Some(events),
-        )?;
+        let login = Login::of(&target, &request.secrets, &request.user_config_dir, &request.state_dir)?;
+        let connection = login.connect(Some(events))?;
         let version = RemoteImages {
             connection: &connection,
         }
         .check()?;
         reply.messages.push(format!(
             "Connected to {} as {}: Docker {version}",
-            endpoint.address, endpoint.username
+            login.endpoint.address, login.endpoint.username
         ));
         Ok(reply)
     }
 
     fn prepare(&self, request: PrepareRequest, events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
-        let connection = connect(
+        let login = Login::of(
             &request.target,
             &request.secrets,
-            &known_hosts(&request.user_config_dir, &request.state_dir),
-            Some(events),
+            &request.user_config_dir,
+            &request.state_dir,
         )?;
-        let images = RemoteImages {
-            connection: &connection,
-        };
-        images.check()?;
-        let environment = ensure_environment(
-            &images,
-            &EnvironmentRequest {
-                target: &request.target,
-                dependencies: &request.dependencies,
-                project_dir: &request.project_dir,
-                project_name: &request.project_name,
-                state_dir: &request.state_dir,
-                build_if_missing: true,
-            },
+        let connection = login.connect(Some(events))?;
+        let environment = environment(
+            &connection,
+            &request.target,
+            &request.dependencies,
+            (&request.project_dir, &request.project_name),
+            &request.state_dir,
+            true,
             events,
         )?;
         Ok(PrepareReply {
@@ -153,25 +133,15 @@ impl Executor for RemoteDockerExecutor {
     fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
         events.status(RunStatus::Preparing);
         let target = &request.target;
-        let known_hosts = known_hosts(&request.user_config_dir, &request.state_dir);
-        let endpoint = Endpoint::of(target)?;
-        let credentials = Credentials::of(target, &request.secrets)?;
-        let open = || Connection::open(&endpoint, &credentials, &known_hosts, None);
-        let connection = Connection::open(&endpoint, &credentials, &known_hosts, Some(events))?;
-        let images = RemoteImages {
-            connection: &connection,
-        };
-        images.check()?;
-        let environment = ensure_environment(
-            &images,
-            &EnvironmentRequest {
-                target,
-                dependencies: &request.dependencies,
-                project_dir: &request.project_dir,
-                project_name: &request.project_name,
-                state_dir: &request.state_dir,
-                build_if_missing: request.prepare_environment,
-            },
+        let login = Login::of(target, &request.secrets, &request.user_config_dir, &request.state_dir)?;
+        let connection = login.connect(Some(events))?;
+        let environment = environment(
+            &connection,
+            target,
+            &request.dependencies,
+            (&request.project_dir, &request.project_name),
+            &request.state_dir,
+            request.prepare_environment,
             events,
         )?;
         let python = environment
@@ -179,24 +149,9 @@ impl Executor for RemoteDockerExecutor {
             .python
             .clone()
             .ok_or_else(|| PluginFailure::new(format!("image {} has no python3 or python", environment.image)))?;
+        target::send_snapshot(&connection, &request, events)?;
+        let run_dir = target::run_directory(target, &request.run_id);
 
-        let base = target
-            .setting_str("remoteDirectory")
-            .filter(|d| !d.trim().is_empty())
-            .unwrap_or(DEFAULT_REMOTE_DIRECTORY)
-            .trim_end_matches('/')
-            .to_owned();
-        let run_dir = format!("{base}/runs/{}", request.run_id);
-        let report = sync::sync(
-            &connection,
-            &[(&request.snapshot_dir, "work/"), (&request.support_dir, "support/")],
-            &format!("{base}/cache"),
-            &run_dir,
-        )?;
-        events.info(&format!(
-            "Snapshot: sent {} of {} files ({} of {} bytes); the rest was in the host's cache",
-            report.sent_files, report.files, report.sent_bytes, report.bytes
-        ));
         // Absolute paths on the host for the bind mounts, and the user to run as (so the
         // outputs stay the user's and the run's folder can be removed).
         let facts = remote_text(
@@ -226,14 +181,11 @@ impl Executor for RemoteDockerExecutor {
             "--rm".into(),
             "--name".into(),
             name.clone(),
-            "--label".into(),
-            format!("xp.run={}", request.run_id),
-            "--label".into(),
-            format!(
-                "{}={}",
-                xp_dockerkit::engine::PROJECT_LABEL,
-                request.project_dir.display()
-            ),
+        ];
+        for (key, value) in xp_dockerkit::run_labels(&request.run_id, &request.project_dir) {
+            argv.extend(["--label".into(), format!("{key}={value}")]);
+        }
+        argv.extend([
             "--user".into(),
             format!("{uid}:{gid}"),
             "-v".into(),
@@ -244,10 +196,9 @@ impl Executor for RemoteDockerExecutor {
             format!("{shared}:/azureml-share"),
             "-w".into(),
             "/azureml-run".into(),
-        ];
+        ]);
         for (key, value) in script_environment(&request, "/xp-support", None, Some("/azureml-share/")) {
-            argv.push("-e".into());
-            argv.push(format!("{key}={value}"));
+            argv.extend(["-e".into(), format!("{key}={value}")]);
         }
         argv.push(environment.image.clone());
         argv.push(python);
@@ -267,7 +218,8 @@ impl Executor for RemoteDockerExecutor {
         remote_run::start(&connection, &run_dir, &command)?;
         events.status(RunStatus::Running);
         let stop = format!("docker stop -t 3 {} >/dev/null 2>&1 &", quote(&name));
-        let (outcome, connection) = remote_run::follow(connection, &open, &run_dir, Some(&stop), events)?;
+        let reconnect = || login.connect(None);
+        let (outcome, connection) = remote_run::follow(connection, &reconnect, &run_dir, Some(&stop), events)?;
         remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir)?;
         let _ = connection.exec(&format!("docker rm -f {} >/dev/null 2>&1", quote(&name)), None);
         remote_run::remove(&connection, &run_dir)?;
@@ -275,12 +227,13 @@ impl Executor for RemoteDockerExecutor {
     }
 
     fn clean(&self, request: CleanRequest, events: &Events<'_>) -> Result<CleanReply, PluginFailure> {
-        let connection = connect(
+        let login = Login::of(
             &request.target,
             &request.secrets,
-            &known_hosts(&request.user_config_dir, &request.state_dir),
-            Some(events),
+            &request.user_config_dir,
+            &request.state_dir,
         )?;
+        let connection = login.connect(Some(events))?;
         RemoteImages {
             connection: &connection,
         }

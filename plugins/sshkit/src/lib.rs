@@ -9,6 +9,7 @@ pub mod keys;
 pub mod quote;
 pub mod remote_run;
 pub mod sync;
+pub mod target;
 
 pub use address::Address;
 pub use connection::{Connection, Credentials};

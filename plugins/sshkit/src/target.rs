@@ -1,0 +1,140 @@
+//! What every SSH target type (`remote`, `remotedocker`, `cluster`) does the same way: where
+//! known_hosts is, how to log in, the `-k` key pair at attach, xp's folder on the host, the
+//! snapshot transfer, and the shared directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use xp_plugin_api::{AttachReply, Events, PluginFailure, RunRequest, Settings, Target};
+use xp_plugin_support::environment::DEFAULT_SHARED_DIRECTORY;
+
+use crate::connection::{Connection, Credentials, Endpoint};
+use crate::quote::{quote, shell_path};
+use crate::sync::{self, SyncReport};
+
+/// xp's folder on the host, under the user's home unless absolute.
+pub const DEFAULT_REMOTE_DIRECTORY: &str = ".xp-remote";
+
+/// The known_hosts file every SSH plugin shares: in xp's configuration folder (or the
+/// plugin's state folder for hosts that predate it).
+pub fn known_hosts(user_config_dir: &Path, state_dir: &Path) -> PathBuf {
+    if user_config_dir.as_os_str().is_empty() {
+        state_dir.join("known_hosts")
+    } else {
+        user_config_dir.join("known_hosts")
+    }
+}
+
+/// Where and how a target logs in, ready to connect (and reconnect).
+pub struct Login {
+    pub endpoint: Endpoint,
+    pub credentials: Credentials,
+    pub known_hosts: PathBuf,
+}
+
+impl Login {
+    pub fn of(
+        target: &Target,
+        secrets: &BTreeMap<String, String>,
+        user_config_dir: &Path,
+        state_dir: &Path,
+    ) -> Result<Login, PluginFailure> {
+        Ok(Login {
+            endpoint: Endpoint::of(target)?,
+            credentials: Credentials::of(target, secrets)?,
+            known_hosts: known_hosts(user_config_dir, state_dir),
+        })
+    }
+
+    /// Connects; first contact with a host is told through `events`.
+    pub fn connect(&self, events: Option<&Events<'_>>) -> Result<Connection, PluginFailure> {
+        Connection::open(&self.endpoint, &self.credentials, &self.known_hosts, events)
+    }
+}
+
+/// Takes `useXpSshKey` out of attach settings (it is a request, not a setting to keep).
+pub fn take_use_xp_key(settings: &mut Settings) -> bool {
+    settings
+        .remove("useXpSshKey")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+}
+
+/// For `-k`: makes a key pair, hands the private key to the host's secret store through the
+/// reply, and tells the user the line to add on the host.
+pub fn offer_xp_key(target: &Target, reply: &mut AttachReply) -> Result<(), PluginFailure> {
+    let endpoint = Endpoint::of(target)?;
+    let pair = crate::keys::generate(&format!("xp-{}@{}", target.name, endpoint.address.host))?;
+    reply.messages.push(format!(
+        "xp made a key pair for '{}' and keeps its private key in your secret store. Add this line to ~/.ssh/authorized_keys of {} on {}:\n{}",
+        target.name, endpoint.username, endpoint.address, pair.public_key
+    ));
+    reply.messages.push(format!(
+        "For example: ssh -p {} {}@{} 'mkdir -p ~/.ssh && echo \"{}\" >> ~/.ssh/authorized_keys'",
+        endpoint.address.port, endpoint.username, endpoint.address.host, pair.public_key
+    ));
+    reply.secrets.insert("privateKey".into(), pair.private_key);
+    Ok(())
+}
+
+/// The `remoteDirectory` setting, or `.xp-remote`.
+pub fn remote_directory(target: &Target) -> String {
+    target
+        .setting_str("remoteDirectory")
+        .filter(|d| !d.trim().is_empty())
+        .unwrap_or(DEFAULT_REMOTE_DIRECTORY)
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// The run's folder on the host.
+pub fn run_directory(target: &Target, run_id: &str) -> String {
+    format!("{}/runs/{run_id}", remote_directory(target))
+}
+
+/// Sends the run's snapshot (to `work/`) and xp's Python helpers (to `support/`) into the
+/// run's folder, through the host's file cache, and says how much travelled.
+pub fn send_snapshot(
+    connection: &Connection,
+    request: &RunRequest,
+    events: &Events<'_>,
+) -> Result<SyncReport, PluginFailure> {
+    let target = &request.target;
+    let report = sync::sync(
+        connection,
+        &[(&request.snapshot_dir, "work/"), (&request.support_dir, "support/")],
+        &format!("{}/cache", remote_directory(target)),
+        &run_directory(target, &request.run_id),
+    )?;
+    events.info(&format!(
+        "Snapshot: sent {} of {} files ({} of {} bytes); the rest was in the host's cache",
+        report.sent_files, report.files, report.sent_bytes, report.bytes
+    ));
+    Ok(report)
+}
+
+/// `nativeSharedDirectory/<project>/` on the host as one shell word (`~/` is the user's home).
+pub fn shared_directory_word(target: &Target, project: &str) -> String {
+    let base = target
+        .setting_str("nativeSharedDirectory")
+        .filter(|d| !d.trim().is_empty())
+        .unwrap_or(DEFAULT_SHARED_DIRECTORY);
+    let base = base.trim_end_matches('/');
+    let path = format!("{}/{project}/", base.strip_prefix("~/").unwrap_or(base));
+    if base.starts_with('/') {
+        quote(&path)
+    } else {
+        shell_path(&path)
+    }
+}
+
+/// The lines of a wrapper script that export `AZUREML_NATIVE_SHARE_DIRECTORY` and make it.
+pub fn shared_directory_preamble(target: &Target, project: &str) -> Vec<String> {
+    vec![
+        format!(
+            "export AZUREML_NATIVE_SHARE_DIRECTORY={}",
+            shared_directory_word(target, project)
+        ),
+        "mkdir -p \"$AZUREML_NATIVE_SHARE_DIRECTORY\"".to_owned(),
+    ]
+}
