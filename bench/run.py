@@ -22,6 +22,7 @@ from common import (LOCAL_PLUGIN, RELEASE, REPO, SEEDER, XP, BenchError, log, mb
                     output_of, p90, plus, run, run_peak)
 import docker_target  # noqa: E402
 import follow  # noqa: E402
+import remote_targets  # noqa: E402
 
 SUBMIT_TARGET_MS = 10.0
 TIMING_LINE = re.compile(r"^xp-timing: (.+?) ([0-9.]+) ms$")
@@ -342,6 +343,20 @@ def main():
                         help="rounds of `docker run` and xp submits on the docker targets (default 15; --quick 4)")
     parser.add_argument("--prepare-reps", type=int, default=None,
                         help="warm `xp experiment prepare` runs on the docker target (default 10; --quick 3)")
+    remote = parser.add_mutually_exclusive_group()
+    remote.add_argument("--remote", dest="remote", action="store_const", const=True, default=None,
+                        help="run the remote (ssh) and cluster (Spark) sections and fail when their test services "
+                             "are not up (default: run what is up, skip the rest with a note)")
+    remote.add_argument("--no-remote", dest="remote", action="store_const", const=False,
+                        help="skip the remote and cluster sections")
+    parser.add_argument("--remote-rounds", type=int, default=None,
+                        help="first submits (fresh cache) and one-file-edit resubmits of the 50 MB project on the "
+                             "remote target, each against rsync (default 3; --quick 1)")
+    parser.add_argument("--remote-resubmits", type=int, default=None,
+                        help="pairs of unchanged resubmits and bare `ssh ... python3` (default 7; --quick 3)")
+    parser.add_argument("--spark-submits", type=int, default=None,
+                        help="rounds of PySpark submits on the cluster target and bare spark-submit, after one "
+                             "warm-up (default 3; --quick 1; each takes about 15 s)")
     parser.add_argument("--quick", action="store_true",
                         help="fast smoke run: few iterations, 10000 runs and 100000 metric points")
     parser.add_argument("--python", default=None,
@@ -361,8 +376,12 @@ def main():
     follow_lines = args.follow_lines if args.follow_lines is not None else (20 if args.quick else 50)
     docker_submits = args.docker_submits if args.docker_submits is not None else (4 if args.quick else 15)
     prepare_reps = args.prepare_reps if args.prepare_reps is not None else (3 if args.quick else 10)
+    remote_rounds = args.remote_rounds if args.remote_rounds is not None else (1 if args.quick else 3)
+    remote_resubmits = args.remote_resubmits if args.remote_resubmits is not None else (3 if args.quick else 7)
+    spark_submits = args.spark_submits if args.spark_submits is not None else (1 if args.quick else 3)
     if (submits < 1 or reps < 1 or query_reps < 0 or history_runs < 1 or history_metrics < 0
-            or follow_lines < 1 or docker_submits < 1 or prepare_reps < 1):
+            or follow_lines < 1 or docker_submits < 1 or prepare_reps < 1 or remote_rounds < 1
+            or remote_resubmits < 1 or spark_submits < 1):
         parser.error("counts must be positive")
 
     check_build()
@@ -403,6 +422,20 @@ def main():
             if docker_skipped:
                 log("bench: note: skipping the docker section: {} (`scripts/services.sh start docker` makes "
                     "both; --docker makes this an error)".format(docker_skipped))
+        services = {}
+        if args.remote is False:
+            remote_skipped = cluster_skipped = "--no-remote"
+        else:
+            services, remote_skipped, cluster_skipped = remote_targets.unavailable()
+            if args.remote and (remote_skipped or cluster_skipped):
+                raise BenchError("--remote: {}; `scripts/services.sh start ssh spark` starts them".format(
+                    remote_skipped or cluster_skipped))
+            if remote_skipped:
+                log("bench: note: skipping the remote section: {} (`scripts/services.sh start ssh` starts it; "
+                    "--remote makes this an error)".format(remote_skipped))
+            if cluster_skipped:
+                log("bench: note: skipping the cluster section: {} (`scripts/services.sh start ssh spark` starts "
+                    "them; --remote makes this an error)".format(cluster_skipped))
 
         log("submit: {} interleaved pairs of `python empty.py` and `xp experiment submit` ...".format(submits))
         submit = bench_submit(project, env, python, submits)
@@ -417,6 +450,10 @@ def main():
         docker_result = None
         if docker_skipped is None:
             docker_result = docker_target.bench_docker(tmp, env, docker_submits, prepare_reps)
+        remote_result = {}
+        if remote_skipped is None or cluster_skipped is None:
+            remote_result = remote_targets.bench(tmp, env, services, remote_skipped is None, cluster_skipped is None,
+                                                 remote_rounds, remote_resubmits, spark_submits)
     except BenchError as error:
         log("bench: error: {}".format(error))
         keep["tmp"] = True  # for inspection
@@ -462,6 +499,14 @@ def main():
         rows += docker_target.rows(docker_result)
     else:
         rows.append(["f. docker target: SKIPPED (skipped=1)", "-", "-", "-", "-", "-"])
+    if remote_result.get("remote") is not None:
+        rows += remote_targets.remote_rows(remote_result["remote"])
+    else:
+        rows.append(["g. remote target: SKIPPED (skipped=1)", "-", "-", "-", "-", "-"])
+    if remote_result.get("cluster") is not None:
+        rows += remote_targets.cluster_rows(remote_result["cluster"])
+    else:
+        rows.append(["h. cluster target: SKIPPED (skipped=1)", "-", "-", "-", "-", "-"])
 
     phase_rows = [[label, ms(median(values)), ms(p90(values))] for label, values in phases["phases"]]
 
@@ -487,12 +532,25 @@ def main():
         print("docker section: ran (skipped=0)")
     else:
         print("docker section: SKIPPED (skipped=1): {}".format(docker_skipped))
+    for line in remote_targets.verdicts(remote_result):
+        print(line)
+    if remote_result.get("remote") is not None:
+        print("remote section: ran (skipped=0)")
+    else:
+        print("remote section: SKIPPED (skipped=1): {}".format(remote_skipped))
+    if remote_result.get("cluster") is not None:
+        print("cluster section: ran (skipped=0)")
+    else:
+        print("cluster section: SKIPPED (skipped=1): {}".format(cluster_skipped))
 
     if args.json:
         Path(args.json).write_text(json.dumps({
             "xp": xp_version, "python": python, "submit": submit, "phases": phases, "memory_kb": memory,
             "history": history, "history_runs": history_runs, "history_metrics": history_metrics,
             "follow": follow_result, "docker": docker_result, "docker_skipped": docker_skipped,
+            "remote": remote_result.get("remote"), "remote_skipped": remote_skipped,
+            "cluster": remote_result.get("cluster"), "cluster_skipped": cluster_skipped,
+            "rsync_note": remote_result.get("rsync_note"),
         }, indent=2))
     return 0
 

@@ -12,8 +12,8 @@ command -v python3 >/dev/null || { echo "error: python3 is missing; the local ta
 
 # Real services the end-to-end tests talk to (a Docker engine and locally built images).
 # Reuses what is up; stops, when the tests end, only what it started here.
-scripts/services.sh start docker ssh
-trap 'scripts/services.sh stop docker ssh' EXIT
+scripts/services.sh start docker ssh spark
+trap 'scripts/services.sh stop docker ssh spark' EXIT
 
 # The end-to-end tests run target/debug/xp and the plugin libraries beside it: build them all
 # first (`cargo test` alone builds only what the test binaries link).

@@ -112,7 +112,7 @@ fn prepare_builds_once_caches_by_content_and_clean_removes_the_images() {
 
     let first = project.xp(["experiment", "prepare", "-c", "d"]).run().success();
     assert!(
-        first.stderr.contains("Building environment image xp-env/proj:"),
+        first.stderr.contains("Building environment image xp-env/proj-"),
         "{}",
         first.stderr
     );
@@ -142,7 +142,7 @@ fn prepare_builds_once_caches_by_content_and_clean_removes_the_images() {
     let removed: Vec<&str> = clean
         .stdout
         .lines()
-        .filter(|l| l.starts_with("removed xp-env/proj:"))
+        .filter(|l| l.starts_with("removed xp-env/proj-"))
         .collect();
     assert_eq!(
         removed.len(),
@@ -285,21 +285,8 @@ fn gpus_memory_and_an_unreachable_engine_fail_with_the_reason() {
             "--nvidia-docker",
         ])
         .run()
-        .code(2); // not a flag of attach: GPUs are a setting
-    project
-        .xp([
-            "computetarget",
-            "attach",
-            "docker",
-            "--name",
-            "gpu",
-            "--base-image",
-            &python_image(),
-            "--set",
-            "nvidiaDocker=true",
-        ])
-        .run()
         .success();
+    assert!(project.read("aml_config/gpu.compute").contains("nvidiaDocker: true"));
     project
         .xp(["submit", "-c", "gpu", "ok.py"])
         .run()
@@ -402,4 +389,33 @@ fn pyspark_runs_with_spark_inside_the_container() {
         .xp(["submit", "-c", "spark", "-t", "nospark", "count.py"])
         .run()
         .error_mentions(&["spark-submit", "PySpark"]);
+}
+
+#[test]
+fn a_failing_build_fails_the_run_with_pips_words_and_tags_nothing() {
+    let project = docker_project(&[]);
+    project.write(
+        "aml_config/conda_dependencies.yml",
+        "dependencies:\n  - pip:\n    - ./wheels/not-there-0.1-py3-none-any.whl\n",
+    );
+    project.write("ok.py", "print('never')\n");
+    let run = project
+        .xp(["submit", "-c", "d", "ok.py"])
+        .run()
+        .error_mentions(&["building the environment image", "not-there-0.1-py3-none-any.whl"]);
+    assert!(!run.stdout.contains("never"));
+    let record = project.last_record();
+    assert_eq!(record["status"], "Failed");
+    let label = format!("label=xp.project={}", project.root().display());
+    let left = Command::new("docker")
+        .args(["images", "-q", "--filter", &label])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        "a failed build leaves no image a later run could take"
+    );
+    let again = project.xp(["experiment", "prepare", "-c", "d"]).run();
+    assert_eq!(again.code, Some(1), "the next prepare builds again, and fails again");
+    assert!(again.stderr.contains("Building environment image"), "{}", again.stderr);
 }

@@ -38,7 +38,7 @@ fn attach_list_show_and_detach_a_target() {
         .iter()
         .map(|t| t["name"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(names, vec!["cpu", "local"]);
+    assert_eq!(names, vec!["cpu", "docker", "local"], "xp init made local and docker");
     let shown = project
         .xp(["computetarget", "show", "cpu", "-o", "json"])
         .run()
@@ -131,6 +131,8 @@ fn init_writes_a_workbench_style_project_and_keeps_existing_files() {
     for file in [
         "local.compute",
         "local.runconfig",
+        "docker.compute",
+        "docker.runconfig",
         "conda_dependencies.yml",
         "spark_dependencies.yml",
     ] {

@@ -177,6 +177,13 @@ pub struct AttachArgs {
     /// The interpreter to run scripts with.
     #[arg(long = "python-location")]
     pub python_location: Option<String>,
+    /// Give the containers every GPU (docker types: nvidiaDocker: true).
+    #[arg(long = "nvidia-docker")]
+    pub nvidia_docker: bool,
+    /// Mount the run's snapshot into the container instead of copying it (docker types:
+    /// sharedVolumes: true, the default of the docker plugin).
+    #[arg(long = "shared-volumes")]
+    pub shared_volumes: bool,
     /// Any other setting, as the .compute file spells it (repeatable): --set key=value.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub settings: Vec<String>,

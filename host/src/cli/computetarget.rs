@@ -266,6 +266,12 @@ fn attach(context: &CommandContext, project: &Project, args: AttachArgs) -> anyh
             settings.insert(key.into(), Value::String(value));
         }
     }
+    if args.nvidia_docker {
+        settings.insert("nvidiaDocker".into(), Value::Bool(true));
+    }
+    if args.shared_volumes {
+        settings.insert("sharedVolumes".into(), Value::Bool(true));
+    }
     for text in &args.settings {
         let (key, value) = parse_setting(text)?;
         let literal_secret = secrets::is_secret_setting(&key)

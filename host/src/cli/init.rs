@@ -36,6 +36,18 @@ pub fn run(context: &CommandContext, args: InitArgs) -> anyhow::Result<i32> {
         &mut written,
     )?;
     write_new(
+        &config.join("docker.compute"),
+        templates::DOCKER_COMPUTE,
+        args.force,
+        &mut written,
+    )?;
+    write_new(
+        &config.join("docker.runconfig"),
+        &templates::runconfig("docker", true),
+        args.force,
+        &mut written,
+    )?;
+    write_new(
         &config.join("conda_dependencies.yml"),
         templates::CONDA_DEPENDENCIES,
         args.force,

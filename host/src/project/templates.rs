@@ -10,6 +10,19 @@ pythonLocation: "python3"
 nativeSharedDirectory: "~/.azureml/share/"
 "#;
 
+pub const DOCKER_COMPUTE: &str = r#"# A docker compute target: runs the script in a fresh container on the local Docker
+# engine, in an environment image built from conda_dependencies.yml (cached by content).
+type: "docker"
+# The image to build on: one your Docker engine has (`docker images`), with python3.
+baseDockerImage: "python:3.11-slim"
+# Mount the run's private snapshot into the container (false: copy it in and out).
+sharedVolumes: true
+# Give the container every GPU (needs the NVIDIA container runtime).
+nvidiaDocker: false
+# Shared by every run of this project; mounted at /azureml-share in the container.
+nativeSharedDirectory: "~/.azureml/share/"
+"#;
+
 /// A run configuration for `target`.
 pub fn runconfig(target: &str, prepare_environment: bool) -> String {
     format!(

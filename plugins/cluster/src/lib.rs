@@ -180,7 +180,7 @@ impl Executor for ClusterExecutor {
             environment::ensure(&connection, target, &request.dependencies, &request.project_dir, events)?;
 
         target::send_snapshot(&connection, &request, events)?;
-        let run_dir = target::run_directory(target, &request.run_id);
+        let run_dir = target::run_directory(&request);
 
         let dependencies = &request.dependencies;
         let mut argv = vec![

@@ -111,7 +111,7 @@ pub fn ensure_environment(
             base,
         });
     }
-    let tag = recipe.tag(request.project_name);
+    let tag = recipe.tag(request.project_name, request.project_dir);
     let (image_id, cached) = match engine.image_id(&tag)? {
         Some(id) => (id, true),
         None if !request.build_if_missing => {

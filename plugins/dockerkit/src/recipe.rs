@@ -69,8 +69,9 @@ pub struct Recipe {
 }
 
 impl Recipe {
-    /// The image tag for a project: `xp-env/<project>:<hash>`.
-    pub fn tag(&self, project_name: &str) -> String {
+    /// The image tag for a project: `xp-env/<project>-<folder hash>:<hash>`. The folder's hash
+    /// keeps two projects of the same name apart, so cleaning one never removes the other's.
+    pub fn tag(&self, project_name: &str, project_dir: &std::path::Path) -> String {
         let name: String = project_name
             .to_ascii_lowercase()
             .chars()
@@ -84,7 +85,15 @@ impl Recipe {
             .collect();
         let name = name.trim_matches(|c: char| !c.is_ascii_alphanumeric());
         let name = if name.is_empty() { "project" } else { name };
-        format!("xp-env/{name}:{}", &self.hash[..16])
+        let folder = Sha256::digest(project_dir.to_string_lossy().as_bytes());
+        format!(
+            "xp-env/{name}-{:02x}{:02x}{:02x}{:02x}:{}",
+            folder[0],
+            folder[1],
+            folder[2],
+            folder[3],
+            &self.hash[..16]
+        )
     }
 }
 
@@ -246,10 +255,12 @@ mod tests {
             wheel_changed.hash, base_changed.hash,
             "a new base image makes a new image"
         );
-        assert!(
-            a.tag("My Project!").starts_with("xp-env/my-project:"),
-            "{}",
-            a.tag("My Project!")
+        let tag = a.tag("My Project!", Path::new("/work/My Project!"));
+        assert!(tag.starts_with("xp-env/my-project-"), "{tag}");
+        assert_ne!(
+            tag,
+            a.tag("My Project!", Path::new("/elsewhere/My Project!")),
+            "same name, other folder"
         );
     }
 

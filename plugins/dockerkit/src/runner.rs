@@ -59,6 +59,9 @@ impl Engine {
                 tty: Some(false),
                 labels: Some(run.labels.clone()),
                 host_config: Some(HostConfig {
+                    // An init process as PID 1: the script then ends on SIGTERM as it would
+                    // outside a container, so a cancel does not wait for the kill timeout.
+                    init: Some(true),
                     binds: Some(run.binds.clone()),
                     memory: run.memory,
                     memory_swap: run.memory,

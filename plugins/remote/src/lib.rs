@@ -110,7 +110,7 @@ impl Executor for RemoteExecutor {
             python(target).to_owned()
         };
         target::send_snapshot(&connection, &request, events)?;
-        let run_dir = target::run_directory(target, &request.run_id);
+        let run_dir = target::run_directory(&request);
 
         let mut environment = script_environment(&request, "", None, None);
         environment.remove("PYTHONPATH");

@@ -150,7 +150,7 @@ impl Executor for RemoteDockerExecutor {
             .clone()
             .ok_or_else(|| PluginFailure::new(format!("image {} has no python3 or python", environment.image)))?;
         target::send_snapshot(&connection, &request, events)?;
-        let run_dir = target::run_directory(target, &request.run_id);
+        let run_dir = target::run_directory(&request);
 
         // Absolute paths on the host for the bind mounts, and the user to run as (so the
         // outputs stay the user's and the run's folder can be removed).
@@ -175,10 +175,12 @@ impl Executor for RemoteDockerExecutor {
             None => format!("{shared_base}/{}", request.project_name),
         };
         let name = xp_dockerkit::container_name(&request.run_id, &request.project_dir);
+        // --init: the script is not PID 1, so it reacts to SIGTERM as it would elsewhere.
         let mut argv: Vec<String> = vec![
             "docker".into(),
             "run".into(),
             "--rm".into(),
+            "--init".into(),
             "--name".into(),
             name.clone(),
         ];
@@ -217,7 +219,8 @@ impl Executor for RemoteDockerExecutor {
         }
         remote_run::start(&connection, &run_dir, &command)?;
         events.status(RunStatus::Running);
-        let stop = format!("docker stop -t 3 {} >/dev/null 2>&1 &", quote(&name));
+        // Stopping the container itself: the `docker run` client only proxies signals.
+        let stop = format!("setsid docker stop -t 3 {} </dev/null >/dev/null 2>&1 &", quote(&name));
         let reconnect = || login.connect(None);
         let (outcome, connection) = remote_run::follow(connection, &reconnect, &run_dir, Some(&stop), events)?;
         remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir)?;

@@ -69,10 +69,12 @@ pub fn start(connection: &Connection, run_dir: &str, command: &RemoteCommand) ->
 /// Asks the run's process group to stop: SIGTERM now, SIGKILL after the grace period.
 /// `also` is a shell command run first (e.g. stopping a container the group started).
 pub fn cancel(connection: &Connection, run_dir: &str, also: Option<&str>) -> Result<(), PluginFailure> {
+    // The delayed SIGKILL runs in a session of its own: a plain background job would end with
+    // this command's SSH session, before its time comes.
     let command = format!(
-        "cd {run} && {also} p=$(cat pid) && kill -TERM -- -$p 2>/dev/null; (sleep {CANCEL_GRACE_SECONDS}; kill -KILL -- -$p 2>/dev/null) </dev/null >/dev/null 2>&1 &",
+        "cd {run} && p=$(cat pid) || exit 0\n{also}\nkill -TERM -- -$p 2>/dev/null\nsetsid sh -c \"sleep {CANCEL_GRACE_SECONDS}; kill -KILL -- -$p 2>/dev/null\" </dev/null >/dev/null 2>&1 &",
         run = shell_path(run_dir),
-        also = also.map(|c| format!("{c};")).unwrap_or_default(),
+        also = also.unwrap_or(":"),
     );
     connection.exec(&command, None).map(|_| ())
 }

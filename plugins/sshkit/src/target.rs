@@ -87,9 +87,20 @@ pub fn remote_directory(target: &Target) -> String {
         .to_owned()
 }
 
-/// The run's folder on the host.
-pub fn run_directory(target: &Target, run_id: &str) -> String {
-    format!("{}/runs/{run_id}", remote_directory(target))
+/// The run's folder on the host: `runs/<run id>-<project folder hash>` (run ids are
+/// `<project folder name>_<ms>`, which two projects of the same name could share).
+pub fn run_directory(request: &RunRequest) -> String {
+    use sha2::{Digest, Sha256};
+    let folder = Sha256::digest(request.project_dir.to_string_lossy().as_bytes());
+    format!(
+        "{}/runs/{}-{:02x}{:02x}{:02x}{:02x}",
+        remote_directory(&request.target),
+        request.run_id,
+        folder[0],
+        folder[1],
+        folder[2],
+        folder[3]
+    )
 }
 
 /// Sends the run's snapshot (to `work/`) and xp's Python helpers (to `support/`) into the
@@ -104,7 +115,7 @@ pub fn send_snapshot(
         connection,
         &[(&request.snapshot_dir, "work/"), (&request.support_dir, "support/")],
         &format!("{}/cache", remote_directory(target)),
-        &run_directory(target, &request.run_id),
+        &run_directory(request),
     )?;
     events.info(&format!(
         "Snapshot: sent {} of {} files ({} of {} bytes); the rest was in the host's cache",
