@@ -69,8 +69,9 @@ pub fn drive(
     let started = now_ms();
     let recorder = store.as_ref().map(|store| Recorder { store, run_number });
     let redactor = Redactor::for_secrets(&request.secrets);
-    let sink =
-        RunSink::new(recorder, log_file, reporting.echo, signals::cancel_requested).with_redactor(redactor.clone());
+    let sink = RunSink::new(recorder, log_file, reporting.echo, signals::cancel_requested)
+        .quiet(reporting.quiet)
+        .with_redactor(redactor.clone());
     let outcome = plugin.run(request, &sink).map_err(|source| SubmitError::PluginCall {
         target: request.target.name.clone(),
         compute_file: request

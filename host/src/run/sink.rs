@@ -27,6 +27,8 @@ pub struct RunSink<'a> {
     /// History writes that failed; reported once the run ends instead of interrupting it.
     problems: Mutex<Vec<String>>,
     echo: bool,
+    /// Echo the plugin's own messages (environment builds, transfers) too; off with --quiet.
+    echo_info: bool,
     cancel_requested: fn() -> bool,
     /// Masks the request's secrets in every line before it is echoed or logged.
     redactor: Redactor,
@@ -65,6 +67,7 @@ impl<'a> RunSink<'a> {
             last_status: Mutex::new(None),
             problems: Mutex::new(Vec::new()),
             echo,
+            echo_info: echo,
             cancel_requested,
             redactor: Redactor::default(),
             last_errors: Mutex::new(Default::default()),
@@ -80,6 +83,12 @@ impl<'a> RunSink<'a> {
             .iter()
             .cloned()
             .collect()
+    }
+
+    /// Keeps the plugin's own messages off the terminal (they still go to the run's log).
+    pub fn quiet(mut self, quiet: bool) -> Self {
+        self.echo_info = self.echo && !quiet;
+        self
     }
 
     /// Masks these secrets in whatever the sink prints, logs or records.
@@ -112,7 +121,7 @@ impl<'a> RunSink<'a> {
             }
             last.push_back(line.to_owned());
         }
-        if self.echo {
+        if self.echo && (stream != LogStream::Info || self.echo_info) {
             // Output goes straight to the terminal: a closed pipe must not stop the run.
             let _ = match stream {
                 LogStream::Stdout => writeln!(std::io::stdout().lock(), "{line}"),
@@ -209,7 +218,7 @@ impl EventSink for RunSink<'_> {
     }
 
     fn progress(&self, label: RStr<'_>, done: u64, total: u64) {
-        if self.echo {
+        if self.echo_info {
             let total = if total == 0 { String::new() } else { format!("/{total}") };
             let label = self.redactor.scrub(label.as_str());
             let _ = writeln!(std::io::stderr().lock(), "{label}: {done}{total}");

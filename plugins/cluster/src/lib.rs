@@ -41,7 +41,8 @@ fn spark_submit(target: &Target) -> &str {
 
 /// Checks spark-submit, the deploy mode, and (for standalone masters) that the master answers
 /// from the head node. Returns spark-submit's version line.
-fn check_cluster(connection: &Connection, target: &Target) -> Result<String, PluginFailure> {
+/// With `full`, also runs spark-submit to learn its version.
+fn check_cluster(connection: &Connection, target: &Target, full: bool) -> Result<String, PluginFailure> {
     if let Some(mode) = target.setting_str("yarnDeployMode") {
         if !mode.eq_ignore_ascii_case("client") {
             return Err(PluginFailure::new(format!(
@@ -51,7 +52,14 @@ fn check_cluster(connection: &Connection, target: &Target) -> Result<String, Plu
         }
     }
     let submit = spark_submit(target);
-    let version = connection.exec(&format!("{} --version 2>&1", quote(submit)), None)?;
+    // Asking spark-submit for its version starts a JVM (seconds): done at attach and prepare;
+    // a submit only checks that the program is there.
+    let probe = if full {
+        format!("{} --version 2>&1", quote(submit))
+    } else {
+        format!("command -v {} 2>&1", quote(submit))
+    };
+    let version = connection.exec(&probe, None)?;
     if version.status != 0 {
         return Err(PluginFailure::new(format!(
             "sparkSubmitLocation '{submit}' does not run on {} (aml_config/{}.compute): {}",
@@ -60,16 +68,15 @@ fn check_cluster(connection: &Connection, target: &Target) -> Result<String, Plu
             String::from_utf8_lossy(&version.stdout)
                 .lines()
                 .last()
-                .unwrap_or("")
+                .unwrap_or("not found")
                 .trim()
         )));
     }
+    // The banner has a line like `   /___/ .__/\_,_/_/ /_/\_\   version 3.5.9`.
     let version_line = String::from_utf8_lossy(&version.stdout)
         .lines()
-        .find(|l| l.contains("version "))
-        .unwrap_or("")
-        .trim()
-        .to_owned();
+        .find_map(|line| line.split("version ").nth(1).map(|v| format!("Spark {}", v.trim())))
+        .unwrap_or_default();
     let master = master(target);
     if let Some(rest) = master.strip_prefix("spark://") {
         for endpoint in rest.split(',') {
@@ -129,7 +136,7 @@ impl Executor for ClusterExecutor {
         }
         let login = Login::of(&target, &request.secrets, &request.user_config_dir, &request.state_dir)?;
         let connection = login.connect(Some(events))?;
-        let version = check_cluster(&connection, &target)?;
+        let version = check_cluster(&connection, &target, true)?;
         reply.messages.push(format!(
             "Connected to the head node {} as {}: {version}; master {}",
             login.endpoint.address,
@@ -147,7 +154,7 @@ impl Executor for ClusterExecutor {
             &request.state_dir,
         )?;
         let connection = login.connect(Some(events))?;
-        let version = check_cluster(&connection, &request.target)?;
+        let version = check_cluster(&connection, &request.target, true)?;
         let built = environment::ensure(
             &connection,
             &request.target,
@@ -175,7 +182,7 @@ impl Executor for ClusterExecutor {
         let login = Login::of(target, &request.secrets, &request.user_config_dir, &request.state_dir)?;
         let open = || login.connect(None);
         let connection = login.connect(Some(events))?;
-        check_cluster(&connection, target)?;
+        check_cluster(&connection, target, false)?;
         let python_environment =
             environment::ensure(&connection, target, &request.dependencies, &request.project_dir, events)?;
 

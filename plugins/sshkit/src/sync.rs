@@ -10,7 +10,44 @@ use sha2::{Digest, Sha256};
 use xp_plugin_api::PluginFailure;
 
 use crate::connection::Connection;
-use crate::quote::shell_path;
+use crate::quote::{quote, shell_path};
+
+/// Reads `<hash> <path>` lines and copies `$C/<hash>` to `<path>`, making folders and keeping
+/// the mode bits. Uses only perl's core (no modules): copies, not links, so a script that
+/// writes into its own files cannot change the cache.
+const COPY_FROM_CACHE: &str = r#"
+my $cache = $ENV{C};
+my %made;
+while (my $line = <STDIN>) {
+    chomp $line;
+    my ($hash, $path) = split / /, $line, 2;
+    my @parts = split m{/}, $path;
+    pop @parts;
+    my $dir = "";
+    for my $part (@parts) {
+        $dir = $dir eq "" ? $part : "$dir/$part";
+        next if $made{$dir}++;
+        mkdir $dir unless -d $dir;
+    }
+    open(my $in, "<:raw", "$cache/$hash") or die "reading the cache entry of $path: $!\n";
+    open(my $out, ">:raw", $path) or die "writing $path: $!\n";
+    my $buffer;
+    while (1) {
+        my $read = sysread($in, $buffer, 1 << 20);
+        die "reading $path: $!\n" unless defined $read;
+        last if $read == 0;
+        my $offset = 0;
+        while ($offset < $read) {
+            my $written = syswrite($out, $buffer, $read - $offset, $offset);
+            die "writing $path: $!\n" unless defined $written;
+            $offset += $written;
+        }
+    }
+    close($out) or die "writing $path: $!\n";
+    chmod((stat($in))[2] & 07777, $path);
+    close($in);
+}
+"#;
 
 /// What a transfer did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -150,10 +187,14 @@ pub fn sync(
 
     // Make the run folder from the cache: one line per file, `<hash> <path>`.
     let manifest: String = files.iter().map(|f| format!("{} {}\n", f.hash, f.remote)).collect();
+    // One process copies every file (perl is part of every Debian-like base system); a
+    // plain shell loop, forking mkdir and cp per file, is the fallback.
     let materialize = format!(
-        "mkdir -p {run} && cd {run} && while read -r h p; do case \"$p\" in */*) mkdir -p \"${{p%/*}}\";; esac; cp -- {cache}/\"$h\" \"$p\" || exit 1; done",
+        "mkdir -p {run} && cd {run} && C={cache} && export C && if command -v perl >/dev/null 2>&1; then perl -e {perl}; else \
+         while read -r h p; do case \"$p\" in */*) mkdir -p \"${{p%/*}}\";; esac; cp -- \"$C/$h\" \"$p\" || exit 1; done; fi",
         run = shell_path(run_dir),
         cache = shell_path(cache_dir),
+        perl = quote(COPY_FROM_CACHE),
     );
     connection.run(
         "making the run's folder from the cache",
