@@ -135,18 +135,7 @@ impl Executor for DockerExecutor {
 
     fn prepare(&self, request: PrepareRequest, events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
         let engine = Engine::connect_local()?;
-        let environment = ensure_environment(
-            &engine,
-            &EnvironmentRequest {
-                target: &request.target,
-                dependencies: &request.dependencies,
-                project_dir: &request.project_dir,
-                project_name: &request.project_name,
-                state_dir: &request.state_dir,
-                build_if_missing: true,
-            },
-            events,
-        )?;
+        let environment = ensure_environment(&engine, &EnvironmentRequest::for_prepare(&request), events)?;
         Ok(PrepareReply {
             cached: environment.cached,
             messages: vec![environment.summary()],
@@ -156,18 +145,7 @@ impl Executor for DockerExecutor {
     fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
         events.status(RunStatus::Preparing);
         let engine = Engine::connect_local()?;
-        let environment = ensure_environment(
-            &engine,
-            &EnvironmentRequest {
-                target: &request.target,
-                dependencies: &request.dependencies,
-                project_dir: &request.project_dir,
-                project_name: &request.project_name,
-                state_dir: &request.state_dir,
-                build_if_missing: request.prepare_environment,
-            },
-            events,
-        )?;
+        let environment = ensure_environment(&engine, &EnvironmentRequest::for_run(&request), events)?;
         let shared = local_shared_directory(&request);
         std::fs::create_dir_all(&shared).map_err(|e| {
             PluginFailure::new(format!(

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use xp_plugin_api::{Dependencies, Events, PluginFailure, RunStatus, Target};
+use xp_plugin_api::{Dependencies, Events, PluginFailure, PrepareRequest, RunRequest, RunStatus, Target};
 
 use crate::engine::Engine;
 use crate::recipe::{recipe, Probe, Recipe};
@@ -45,6 +45,32 @@ pub struct EnvironmentRequest<'a> {
     pub state_dir: &'a Path,
     /// Build the image when it is missing (`PrepareEnvironment: true`, `xp experiment prepare`).
     pub build_if_missing: bool,
+}
+
+impl<'a> EnvironmentRequest<'a> {
+    /// For `xp experiment prepare`: builds when missing.
+    pub fn for_prepare(request: &'a PrepareRequest) -> Self {
+        EnvironmentRequest {
+            target: &request.target,
+            dependencies: &request.dependencies,
+            project_dir: &request.project_dir,
+            project_name: &request.project_name,
+            state_dir: &request.state_dir,
+            build_if_missing: true,
+        }
+    }
+
+    /// For a run: builds when missing if the run configuration says `PrepareEnvironment`.
+    pub fn for_run(request: &'a RunRequest) -> Self {
+        EnvironmentRequest {
+            target: &request.target,
+            dependencies: &request.dependencies,
+            project_dir: &request.project_dir,
+            project_name: &request.project_name,
+            state_dir: &request.state_dir,
+            build_if_missing: request.prepare_environment,
+        }
+    }
 }
 
 /// The image runs use, and what it offers.

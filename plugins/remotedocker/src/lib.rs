@@ -9,8 +9,8 @@ mod images;
 use images::RemoteImages;
 use xp_dockerkit::environment::{ensure_environment, Environment, EnvironmentRequest};
 use xp_plugin_api::{
-    AttachReply, AttachRequest, CleanReply, CleanRequest, Dependencies, Events, Executor, PluginDescription,
-    PluginFailure, PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus, Target,
+    AttachReply, AttachRequest, CleanReply, CleanRequest, Events, Executor, PluginDescription, PluginFailure,
+    PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus, Target,
 };
 use xp_plugin_support::environment::{script_environment, DEFAULT_SHARED_DIRECTORY};
 use xp_sshkit::quote::{quote, shell_path};
@@ -31,27 +31,12 @@ fn remote_text(connection: &Connection, what: &str, command: &str) -> Result<Str
 /// The environment image on the host's engine, built there when allowed.
 fn environment(
     connection: &Connection,
-    target: &Target,
-    dependencies: &Dependencies,
-    project: (&std::path::Path, &str),
-    state_dir: &std::path::Path,
-    build_if_missing: bool,
+    request: &EnvironmentRequest<'_>,
     events: &Events<'_>,
 ) -> Result<Environment, PluginFailure> {
     let images = RemoteImages { connection };
     images.check()?;
-    ensure_environment(
-        &images,
-        &EnvironmentRequest {
-            target,
-            dependencies,
-            project_dir: project.0,
-            project_name: project.1,
-            state_dir,
-            build_if_missing,
-        },
-        events,
-    )
+    ensure_environment(&images, request, events)
 }
 
 impl Executor for RemoteDockerExecutor {
@@ -115,15 +100,7 @@ impl Executor for RemoteDockerExecutor {
             &request.state_dir,
         )?;
         let connection = login.connect(Some(events))?;
-        let environment = environment(
-            &connection,
-            &request.target,
-            &request.dependencies,
-            (&request.project_dir, &request.project_name),
-            &request.state_dir,
-            true,
-            events,
-        )?;
+        let environment = environment(&connection, &EnvironmentRequest::for_prepare(&request), events)?;
         Ok(PrepareReply {
             cached: environment.cached,
             messages: vec![environment.summary()],
@@ -135,15 +112,7 @@ impl Executor for RemoteDockerExecutor {
         let target = &request.target;
         let login = Login::of(target, &request.secrets, &request.user_config_dir, &request.state_dir)?;
         let connection = login.connect(Some(events))?;
-        let environment = environment(
-            &connection,
-            target,
-            &request.dependencies,
-            (&request.project_dir, &request.project_name),
-            &request.state_dir,
-            request.prepare_environment,
-            events,
-        )?;
+        let environment = environment(&connection, &EnvironmentRequest::for_run(&request), events)?;
         let python = environment
             .probe
             .python
