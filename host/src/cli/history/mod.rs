@@ -74,7 +74,14 @@ fn list(store: &HistoryStore, args: HistoryListArgs) -> anyhow::Result<i32> {
     if let Some(query) = &args.query {
         let expression =
             jmespath::compile(query).with_context(|| format!("--query {query}: not a JMESPath expression"))?;
-        let data = jmespath::Variable::from_serializable(&records).context("preparing runs for --query")?;
+        // One run at a time, each record dropped as soon as it is converted: the query
+        // library's values are several times larger than the records.
+        let runs = records
+            .into_iter()
+            .map(|record| jmespath::Variable::from_serializable(&record).map(std::rc::Rc::new))
+            .collect::<Result<Vec<_>, _>>()
+            .context("preparing runs for --query")?;
+        let data = jmespath::Variable::Array(runs);
         let found = expression
             .search(data)
             .with_context(|| format!("--query {query}: could not be applied"))?;
