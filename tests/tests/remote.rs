@@ -77,6 +77,8 @@ share = os.environ["AZUREML_NATIVE_SHARE_DIRECTORY"]
 print(json.dumps({"argv": sys.argv[1:], "user": getpass.getuser(), "cwd": os.getcwd(),
                   "greeting": os.environ.get("GREETING"), "share": share}))
 print("on stderr", file=sys.stderr)
+sys.stderr.flush()
+sys.stderr.buffer.write(b"\xff not UTF-8\n")
 os.makedirs("outputs", exist_ok=True)
 open("outputs/host.txt", "w").write(os.uname().nodename)
 sys.exit(3 if "--fail" in sys.argv else 0)
@@ -107,6 +109,11 @@ fn a_script_runs_on_the_host_with_every_value_verbatim() {
         "{shown}"
     );
     assert!(run.stderr.contains("on stderr"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not UTF-8"),
+        "bytes that are not UTF-8 still arrive: {}",
+        run.stderr
+    );
 
     let record = project.last_record();
     assert_eq!(record["status"], "Completed");

@@ -8,6 +8,7 @@ use xp_plugin_api::{
     RunOutcome, RunRequest, RunStatus, Target,
 };
 use xp_plugin_support::environment::{script_environment, DEFAULT_SHARED_DIRECTORY};
+use xp_plugin_support::timing::mark;
 use xp_sshkit::quote::quote;
 use xp_sshkit::remote_run::{self, RemoteCommand};
 use xp_sshkit::target::{self, Login};
@@ -99,7 +100,9 @@ impl Executor for RemoteExecutor {
         events.status(RunStatus::Preparing);
         let target = &request.target;
         let login = Login::of(target, &request.secrets, &request.user_config_dir, &request.state_dir)?;
+        mark("start");
         let connection = login.connect(Some(events))?;
+        mark("connected");
         let program = if request.framework == "PySpark" {
             target
                 .setting_str("sparkSubmitLocation")
@@ -109,7 +112,9 @@ impl Executor for RemoteExecutor {
             check_python(&connection, target)?;
             python(target).to_owned()
         };
+        mark("interpreter checked");
         target::send_snapshot(&connection, &request, events)?;
+        mark("snapshot sent");
         let run_dir = target::run_directory(&request);
 
         let mut environment = script_environment(&request, "", None, None);
@@ -134,11 +139,15 @@ impl Executor for RemoteExecutor {
             });
         }
         remote_run::start(&connection, &run_dir, &command)?;
+        mark("started");
         events.status(RunStatus::Running);
         let reconnect = || login.connect(None);
         let (outcome, connection) = remote_run::follow(connection, &reconnect, &run_dir, None, events)?;
+        mark("followed to the end");
         remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir)?;
+        mark("outputs fetched");
         remote_run::remove(&connection, &run_dir)?;
+        mark("run folder removed");
         Ok(outcome)
     }
 }

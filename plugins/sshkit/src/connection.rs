@@ -210,8 +210,10 @@ impl Connection {
         channel.send_eof().map_err(|e| lost(&e))?;
         let mut stdout = Vec::new();
         channel.read_to_end(&mut stdout).map_err(|e| lost(&e))?;
-        let mut stderr = String::new();
-        let _ = channel.stderr().read_to_string(&mut stderr);
+        // Bytes first: a script's output need not be UTF-8, and read_to_string would drop it all.
+        let mut stderr = Vec::new();
+        let _ = channel.stderr().read_to_end(&mut stderr);
+        let stderr = String::from_utf8_lossy(&stderr).into_owned();
         channel.wait_close().map_err(|e| lost(&e))?;
         let status = channel.exit_status().map_err(|e| lost(&e))?;
         Ok(Finished { status, stdout, stderr })

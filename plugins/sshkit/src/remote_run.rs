@@ -59,7 +59,7 @@ pub fn wrapper_script(command: &RemoteCommand) -> Result<String, PluginFailure> 
 pub fn start(connection: &Connection, run_dir: &str, command: &RemoteCommand) -> Result<(), PluginFailure> {
     let script = wrapper_script(command)?;
     let start = format!(
-        "cd {run} && cat > xp-run.sh && (setsid sh xp-run.sh </dev/null >/dev/null 2>&1 &) && i=0; while [ ! -f pid ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; [ -f pid ]",
+        "cd {run} && cat > xp-run.sh && (setsid sh xp-run.sh </dev/null >/dev/null 2>&1 &) && i=0; while [ ! -f pid ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done; [ -f pid ]",
         run = shell_path(run_dir)
     );
     connection.run("starting the run", &start, Some(script.as_bytes()))?;
@@ -78,6 +78,9 @@ pub fn cancel(connection: &Connection, run_dir: &str, also: Option<&str>) -> Res
     );
     connection.exec(&command, None).map(|_| ())
 }
+
+/// Ends the catch-up's error output; the exit code follows it.
+const EXIT_MARKER: &str = "\u{1e}xp-exit:";
 
 /// Why following stopped before the run ended.
 enum Interrupted {
@@ -111,7 +114,7 @@ pub fn follow_watching(
     let mut offsets = [0u64; 2];
     let mut lines = LineSplitter::watching(watch);
     let mut cancelled = false;
-    loop {
+    let exit_code = loop {
         match follow_once(
             &connection,
             run_dir,
@@ -121,7 +124,7 @@ pub fn follow_watching(
             on_cancel,
             events,
         ) {
-            Ok(()) => break,
+            Ok(code) => break code,
             Err(Interrupted::Connection(reason)) => {
                 events.info(&format!(
                     "Lost the connection to {} ({reason}); reconnecting, the run goes on there",
@@ -144,19 +147,13 @@ pub fn follow_watching(
                 events.info(&format!("Reconnected to {}", connection.address));
             }
         }
-    }
+    };
     lines.finish(events);
     if let Some(reason) = lines.take_abort_reason() {
         return Err(PluginFailure::new(reason));
     }
-    let status = connection.run(
-        "reading the exit code",
-        &format!("cat {}/exit_code 2>/dev/null || true", shell_path(run_dir)),
-        None,
-    )?;
-    let status = String::from_utf8_lossy(&status).trim().parse::<i32>().ok();
     let outcome =
-        match status {
+        match exit_code {
             Some(code) => RunOutcome {
                 exit_code: code,
                 canceled: cancelled,
@@ -180,7 +177,7 @@ fn follow_once(
     cancelled: &mut bool,
     on_cancel: Option<&str>,
     events: &Events<'_>,
-) -> Result<(), Interrupted> {
+) -> Result<Option<i32>, Interrupted> {
     let lost = |e: &dyn std::fmt::Display| Interrupted::Connection(e.to_string());
     let session = connection.session();
     session.set_blocking(true);
@@ -192,7 +189,7 @@ fn follow_once(
         "cd {run} && while [ ! -f pid ]; do sleep 0.05; done; p=$(cat pid); \
          tail -s 0.05 -c +{o1} -F stdout.log 2>/dev/null & t1=$!; \
          tail -s 0.05 -c +{o2} -F stderr.log 1>&2 2>/dev/null & t2=$!; \
-         while [ ! -f exit_code ] && kill -0 $p 2>/dev/null && ! grep -qs '^[0-9]* (.*) Z' /proc/$p/stat; do sleep 0.05; done; \
+         while [ ! -f exit_code ] && kill -0 $p 2>/dev/null && ! grep -qs '^[0-9]* (.*) Z' /proc/$p/stat; do sleep 0.02; done; \
          kill $t1 $t2 2>/dev/null; wait",
         run = shell_path(run_dir),
         o1 = offsets[0] + 1,
@@ -249,25 +246,35 @@ fn follow_once(
     };
     session.set_blocking(true);
     result?;
-    // The catch-up: bytes written after the tails last read.
-    for (index, stream) in [LogStream::Stdout, LogStream::Stderr].into_iter().enumerate() {
-        let file = if index == 0 { "stdout.log" } else { "stderr.log" };
-        let rest = connection
-            .exec(
-                &format!(
-                    "tail -c +{} {}/{file} 2>/dev/null",
-                    offsets[index] + 1,
-                    shell_path(run_dir)
-                ),
-                None,
-            )
-            .map_err(|e| Interrupted::Connection(e.to_string()))?;
-        if !rest.stdout.is_empty() {
-            offsets[index] += rest.stdout.len() as u64;
-            lines.push(stream, &rest.stdout, events);
-        }
+    // The catch-up, in one command: the bytes written after the tails last read (stdout.log on
+    // stdout, stderr.log on stderr), then the exit code after a marker on stderr.
+    let rest = connection
+        .exec(
+            &format!(
+                "cd {run} && tail -c +{o1} stdout.log 2>/dev/null; tail -c +{o2} stderr.log >&2 2>/dev/null; printf '{EXIT_MARKER}%s' \"$(cat exit_code 2>/dev/null)\" >&2",
+                run = shell_path(run_dir),
+                o1 = offsets[0] + 1,
+                o2 = offsets[1] + 1,
+            ),
+            None,
+        )
+        .map_err(|e| Interrupted::Connection(e.to_string()))?;
+    if !rest.stdout.is_empty() {
+        offsets[0] += rest.stdout.len() as u64;
+        lines.push(LogStream::Stdout, &rest.stdout, events);
     }
-    Ok(())
+    let (errors, code) = match rest.stderr.rfind(EXIT_MARKER) {
+        Some(at) => (
+            &rest.stderr[..at],
+            rest.stderr[at + EXIT_MARKER.len()..].trim().parse::<i32>().ok(),
+        ),
+        None => (rest.stderr.as_str(), None),
+    };
+    if !errors.is_empty() {
+        offsets[1] += errors.len() as u64;
+        lines.push(LogStream::Stderr, errors.as_bytes(), events);
+    }
+    Ok(code)
 }
 
 /// Copies the run's `work/outputs/` into `destination`.

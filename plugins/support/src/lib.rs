@@ -8,3 +8,4 @@ pub mod lines;
 pub mod outputs;
 pub mod process;
 pub mod resolve;
+pub mod timing;
