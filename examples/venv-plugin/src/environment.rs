@@ -20,31 +20,16 @@ use xp_plugin_api::abi::LogStream;
 use xp_plugin_api::{Dependencies, Events, PluginFailure, Target};
 
 use crate::fingerprint::Fingerprint;
+use crate::interpreter::{expand_home, find_interpreter, Interpreter};
+use crate::pip_failure::{pip_failure, PIP_ERROR_LINES};
 use crate::process;
 
-/// The interpreter used when a target names none.
-pub const DEFAULT_PYTHON: &str = "python3";
 /// Written into an environment once it is complete; folders without it are never used.
 const READY_MARKER: &str = ".xp-ready";
 /// The pip list as pip read it, kept in the environment for reference.
-const REQUIREMENTS_FILE: &str = "xp-requirements.txt";
+pub(crate) const REQUIREMENTS_FILE: &str = "xp-requirements.txt";
 /// Bump when the layout of a cached environment changes, so old ones are not reused.
 const CACHE_FORMAT: &str = "xp-venv/1";
-/// How many of pip's last error lines a failure message quotes.
-const PIP_ERROR_LINES: usize = 8;
-
-/// A base interpreter, as it describes itself.
-#[derive(Debug, Clone)]
-pub struct Interpreter {
-    /// The real executable (a pyenv shim or a symlink resolved by Python itself).
-    pub executable: PathBuf,
-    /// `3.11.7`.
-    pub version: String,
-    /// `sys.version`, build details included: a rebuilt interpreter gets a new environment.
-    pub full_version: String,
-    /// Whether `venv` and `ensurepip` are there (Debian splits them into `python3-venv`).
-    pub has_venv: bool,
-}
 
 /// A ready environment.
 #[derive(Debug)]
@@ -79,96 +64,6 @@ pub struct Spec<'a> {
     pub target: &'a Target,
     pub dependencies: &'a Dependencies,
     pub state_dir: &'a Path,
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
-}
-
-fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix('~'), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
-            PathBuf::from(home).join(rest.trim_start_matches('/'))
-        }
-        _ => PathBuf::from(path),
-    }
-}
-
-/// `program` as a path (relative ones against the project) or looked up on PATH.
-fn find_program(program: &str, project_dir: &Path) -> Option<PathBuf> {
-    if program.contains('/') {
-        let path = project_dir.join(expand_home(program));
-        return is_executable(&path).then_some(path);
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|candidate| is_executable(candidate))
-    })
-}
-
-/// The target's `pythonLocation`, or the default.
-pub fn configured_python(target: &Target) -> &str {
-    target
-        .setting_str("pythonLocation")
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .unwrap_or(DEFAULT_PYTHON)
-}
-
-const PROBE: &str = "import sys, importlib.util as u\n\
-print(sys.executable)\n\
-print('%d.%d.%d' % sys.version_info[:3])\n\
-print(sys.version.replace('\\n', ' '))\n\
-print(int(u.find_spec('venv') is not None and u.find_spec('ensurepip') is not None))\n";
-
-/// Finds the target's base interpreter and asks it what it is. Runs in the project folder, so
-/// that version managers (pyenv's `.python-version`) pick the project's Python.
-pub fn find_interpreter(target: &Target, project_dir: &Path) -> Result<Interpreter, PluginFailure> {
-    let configured = configured_python(target);
-    let fix = format!(
-        "set pythonLocation in aml_config/{}.compute to an installed Python 3 interpreter, e.g. python3 or /usr/bin/python3",
-        target.name
-    );
-    let path = find_program(configured, project_dir).ok_or_else(|| {
-        PluginFailure::new(format!(
-            "pythonLocation '{configured}' was not found{}; {fix}",
-            if configured.contains('/') {
-                " (no such executable file)"
-            } else {
-                " on PATH"
-            }
-        ))
-    })?;
-    let output = Command::new(&path)
-        .args(["-c", PROBE])
-        .current_dir(project_dir)
-        .env_remove("PYTHONHOME")
-        .output()
-        .map_err(|e| PluginFailure::new(format!("could not run pythonLocation {}: {e}; {fix}", path.display())))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let lines: Vec<&str> = stdout.lines().collect();
-    if !output.status.success() || lines.len() < 4 {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(PluginFailure::new(format!(
-            "pythonLocation {} did not run as a Python 3 interpreter ({}): {}; {fix}",
-            path.display(),
-            output.status,
-            stderr.trim()
-        )));
-    }
-    let executable = Some(PathBuf::from(lines[0]))
-        .filter(|p| p.is_absolute())
-        .unwrap_or(path);
-    Ok(Interpreter {
-        executable,
-        version: lines[1].to_owned(),
-        full_version: lines[2].to_owned(),
-        has_venv: lines[3] == "1",
-    })
 }
 
 /// A pip list entry that names a file of the project (a wheel or an sdist), if it is one.
@@ -247,7 +142,7 @@ fn lock(path: &Path, hash: &str, events: &Events<'_>) -> Result<Option<File>, Pl
     }
 }
 
-fn dependency_file_name(dependencies: &Dependencies) -> String {
+pub(crate) fn dependency_file_name(dependencies: &Dependencies) -> String {
     dependencies
         .conda
         .as_ref()
@@ -528,119 +423,9 @@ fn relocate(staging: &Path, target: &Path) -> Result<(), PluginFailure> {
     Ok(())
 }
 
-/// Lower case, with `_` and `.` as `-`: how pip compares project names.
-fn normalise(text: &str) -> String {
-    text.to_ascii_lowercase().replace(['_', '.'], "-")
-}
-
-/// The project a pip requirement names (`Scikit_Learn>=1` -> `scikit-learn`), or the file name
-/// of a path, normalised.
-fn requirement_name(spec: &str) -> String {
-    let spec = spec.trim();
-    if spec.contains('/') || spec.ends_with(".whl") || spec.ends_with(".tar.gz") || spec.ends_with(".zip") {
-        return normalise(spec.rsplit('/').next().unwrap_or(spec));
-    }
-    let end = spec
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
-        .unwrap_or(spec.len());
-    normalise(&spec[..end])
-}
-
-/// Whether `word` occurs in `text` with no name character either side.
-fn contains_word(text: &str, word: &str) -> bool {
-    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '-';
-    text.match_indices(word).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + word.len()..].chars().next();
-        !before.is_some_and(is_name_char) && !after.is_some_and(is_name_char)
-    })
-}
-
-/// The lines of the pip list (numbered from 1) that pip's error output names.
-fn failing_lines<'a>(packages: &'a [String], errors: &[String]) -> Vec<(usize, &'a str)> {
-    let haystack = errors.join("\n");
-    let normalised = normalise(&haystack);
-    let mut found: Vec<(usize, &str)> = packages
-        .iter()
-        .enumerate()
-        .filter(|(_, spec)| !spec.trim().is_empty() && !spec.trim().starts_with('-'))
-        .filter(|(_, spec)| {
-            let name = requirement_name(spec);
-            haystack.contains(spec.trim()) || (!name.is_empty() && contains_word(&normalised, &name))
-        })
-        .map(|(index, spec)| (index + 1, spec.trim()))
-        .collect();
-    if found.is_empty() {
-        // pip names requirements-file lines as `(from -r FILE (line N))`.
-        for part in haystack.split(REQUIREMENTS_FILE).skip(1) {
-            let number = part
-                .split("(line ")
-                .nth(1)
-                .and_then(|rest| rest.split(')').next())
-                .and_then(|n| n.trim().parse::<usize>().ok());
-            if let Some(number) = number.filter(|n| (1..=packages.len()).contains(n)) {
-                if !found.iter().any(|(n, _)| *n == number) {
-                    found.push((number, packages[number - 1].trim()));
-                }
-            }
-        }
-    }
-    if found.is_empty() && packages.len() == 1 {
-        found.push((1, packages[0].trim()));
-    }
-    found
-}
-
-fn pip_failure(spec: &Spec<'_>, exit_code: i32, errors: &[String], last_stdout: Vec<String>) -> PluginFailure {
-    let file = dependency_file_name(spec.dependencies);
-    let packages = &spec.dependencies.pip_packages;
-    let culprits = failing_lines(packages, errors);
-    let what = match culprits.as_slice() {
-        [] => format!("the pip list of {file}"),
-        lines => lines
-            .iter()
-            .map(|(number, line)| format!("`{line}` (line {number} of the pip list of {file})"))
-            .collect::<Vec<_>>()
-            .join(", "),
-    };
-    let tail: Vec<String> = if errors.is_empty() {
-        last_stdout
-    } else {
-        errors.to_vec()
-    };
-    let tail = &tail[tail.len().saturating_sub(PIP_ERROR_LINES)..];
-    PluginFailure::new(format!(
-        "pip could not install {what}; pip exited with code {exit_code}:\n  {}\nFix the pip list in {file} (paths are relative to the project {}) and submit again; nothing was cached.",
-        tail.join("\n  "),
-        spec.project_dir.display()
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn list(items: &[&str]) -> Vec<String> {
-        items.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn names_the_failing_pip_line() {
-        let packages = list(&["numpy", "./wheels/missing-0.1-py3-none-any.whl", "Scikit_Learn>=1"]);
-        let errors = list(&[
-            "WARNING: Requirement './wheels/missing-0.1-py3-none-any.whl' looks like a filename, but the file does not exist",
-            "ERROR: Could not install packages due to an OSError: [Errno 2] No such file or directory",
-        ]);
-        assert_eq!(
-            failing_lines(&packages, &errors),
-            vec![(2, "./wheels/missing-0.1-py3-none-any.whl")]
-        );
-        let errors = list(&["ERROR: No matching distribution found for scikit-learn>=1"]);
-        assert_eq!(failing_lines(&packages, &errors), vec![(3, "Scikit_Learn>=1")]);
-        let errors = list(&["ERROR: something in /tmp/x/xp-requirements.txt (line 1) went wrong"]);
-        assert_eq!(failing_lines(&packages, &errors), vec![(1, "numpy")]);
-        assert!(failing_lines(&packages, &list(&["ERROR: disk full"])).is_empty());
-    }
 
     #[test]
     fn relocates_scripts() {

@@ -14,13 +14,16 @@
 
 mod environment;
 mod fingerprint;
+mod interpreter;
+mod pip_failure;
 mod process;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use environment::{Environment, Prepared, Spec, DEFAULT_PYTHON};
+use environment::{Environment, Prepared, Spec};
+use interpreter::DEFAULT_PYTHON;
 use xp_plugin_api::{
     AttachReply, AttachRequest, CleanReply, CleanRequest, Events, Executor, PluginDescription, PluginFailure,
     PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus, Target,
@@ -142,7 +145,7 @@ impl Executor for VenvExecutor {
             settings: settings.clone(),
             ..request.target
         };
-        let python = environment::find_interpreter(&target, &request.project_dir)?;
+        let python = interpreter::find_interpreter(&target, &request.project_dir)?;
         if !python.has_venv {
             return Err(PluginFailure::new(format!(
                 "Python {} ({}) lacks the venv and ensurepip modules; install them (on Debian and Ubuntu: apt install python3-venv) or pass --python-location with another interpreter",
