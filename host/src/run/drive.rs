@@ -105,6 +105,8 @@ pub fn drive(
             }
             (RunStatus::Failed, Some(outcome.exit_code), Some(error))
         }
+        // A step the user's cancel interrupted (a build, a transfer) is a cancel, not a failure.
+        Err(error) if signals::cancel_requested() => (RunStatus::Canceled, None, Some(error.to_string())),
         Err(error) => (RunStatus::Failed, None, Some(error.to_string())),
     };
     if let Some(store) = &store {
@@ -117,7 +119,13 @@ pub fn drive(
         note(false, &format!("warning: run history: {problem}"));
     }
     crate::timing::mark("run closed");
-    let outcome = outcome?;
+    let outcome = match outcome {
+        Err(_) if status == RunStatus::Canceled => xp_plugin_api::RunOutcome {
+            exit_code: 130,
+            canceled: true,
+        },
+        other => other?,
+    };
     let artifacts_note = if artifacts.is_empty() {
         String::new()
     } else {

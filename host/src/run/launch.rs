@@ -27,6 +27,16 @@ impl Launched {
     }
 }
 
+/// The arguments a run is recorded with: its argument vector without the script itself
+/// (wherever `$file` put it: options may come before it).
+fn recorded_arguments(arguments: &[String], script: &str) -> Vec<String> {
+    let mut rest = arguments.to_vec();
+    if let Some(at) = rest.iter().position(|argument| argument == script) {
+        rest.remove(at);
+    }
+    rest
+}
+
 /// Records the run (when tracked), copies the snapshot and builds the plugin's request.
 pub fn launch(
     project: &Project,
@@ -61,7 +71,7 @@ pub fn launch(
     let record = store.create_run(&NewRun {
         id_prefix: &project.run_id_prefix(),
         script: &plan.script,
-        arguments: &plan.arguments[1..],
+        arguments: &recorded_arguments(&plan.arguments, &plan.script),
         target: &plan.target.name,
         runconfig: &plan.runconfig.name,
         git_commit: git_commit.as_deref(),

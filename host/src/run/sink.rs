@@ -23,7 +23,6 @@ pub struct RunSink<'a> {
     recorder: Option<Recorder<'a>>,
     log_file: Mutex<Option<File>>,
     metric_steps: Mutex<HashMap<String, u64>>,
-    last_status: Mutex<Option<RunStatus>>,
     /// History writes that failed; reported once the run ends instead of interrupting it.
     problems: Mutex<Vec<String>>,
     echo: bool,
@@ -64,7 +63,6 @@ impl<'a> RunSink<'a> {
             recorder,
             log_file: Mutex::new(log_file),
             metric_steps: Mutex::new(HashMap::new()),
-            last_status: Mutex::new(None),
             problems: Mutex::new(Vec::new()),
             echo,
             echo_info: echo,
@@ -95,11 +93,6 @@ impl<'a> RunSink<'a> {
     pub fn with_redactor(mut self, redactor: Redactor) -> Self {
         self.redactor = redactor;
         self
-    }
-
-    /// The last status the plugin reported.
-    pub fn last_status(&self) -> Option<RunStatus> {
-        *self.last_status.lock().expect("no panics while held")
     }
 
     pub fn take_problems(&self) -> Vec<String> {
@@ -208,7 +201,6 @@ impl EventSink for RunSink<'_> {
         if status.is_final() {
             return;
         }
-        *self.last_status.lock().expect("no panics while held") = Some(status);
         if let Some(recorder) = &self.recorder {
             let store = recorder.store.lock().expect("no panics while held");
             if let Err(error) = store.set_status(recorder.run_number, status) {

@@ -39,8 +39,17 @@ pub fn copy_project(project: &Path, destination: &Path) -> std::io::Result<usize
         if kind.is_dir() {
             std::fs::create_dir_all(&target)?;
         } else if kind.is_symlink() {
+            // A link to a file becomes a copy of it, so the snapshot travels whole to any
+            // target. A link to a folder (often a data set outside the project) stays a link,
+            // made absolute so it still resolves from the snapshot.
             let link = std::fs::read_link(entry.path())?;
-            std::os::unix::fs::symlink(link, &target)?;
+            let resolved = entry.path().parent().unwrap_or(project).join(&link);
+            if resolved.is_file() {
+                std::fs::copy(&resolved, &target)?;
+                files += 1;
+            } else {
+                std::os::unix::fs::symlink(&resolved, &target)?;
+            }
         } else {
             std::fs::copy(entry.path(), &target)?;
             files += 1;
@@ -84,5 +93,28 @@ mod tests {
         for skipped in ["outputs", ".git", ".xp", "big", "notes.tmp"] {
             assert!(!d.join(skipped).exists(), "{skipped} must not be copied");
         }
+    }
+
+    #[test]
+    fn links_to_files_become_copies_and_links_to_folders_still_resolve() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("big.csv"), "1,2").unwrap();
+        let project = tempfile::tempdir().unwrap();
+        let p = project.path();
+        std::fs::write(p.join("config.yml"), "a: 1").unwrap();
+        std::os::unix::fs::symlink("config.yml", p.join("alias.yml")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), p.join("data")).unwrap();
+        let destination = tempfile::tempdir().unwrap();
+        copy_project(p, destination.path()).unwrap();
+        let alias = destination.path().join("alias.yml");
+        assert!(
+            !alias.symlink_metadata().unwrap().file_type().is_symlink(),
+            "a file link is copied"
+        );
+        assert_eq!(std::fs::read_to_string(alias).unwrap(), "a: 1");
+        assert_eq!(
+            std::fs::read_to_string(destination.path().join("data/big.csv")).unwrap(),
+            "1,2"
+        );
     }
 }

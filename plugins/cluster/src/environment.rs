@@ -90,7 +90,10 @@ pub fn ensure(
     events.info(&format!(
         "Building the job's Python environment {hash} on the head node (once for these packages)"
     ));
-    let wheel_dir = format!("{envs}/{hash}.wheels");
+    // Wheels go to a folder of this process's own: a concurrent build must not see them
+    // half-written, nor remove them under this one.
+    let wheels_name = format!("{hash}.wheels.{}", std::process::id());
+    let wheel_dir = format!("{envs}/{wheels_name}");
     connection.run(
         "preparing the environment folder",
         &format!("mkdir -p {}", shell_path(&wheel_dir)),
@@ -114,21 +117,28 @@ pub fn ensure(
         .collect();
     // One builder at a time per environment; a half-built one is never taken for ready.
     let script = format!(
-        "set -e; cd {envs}; exec 9>{hash}.lock; flock 9; W=$(cd {hash}.wheels && pwd); \
-         if [ -f {hash}/.xp-ready ] && [ -f {hash}.tar.gz ]; then pwd; exit 0; fi; \
+        "set -e; cd {envs}; exec 9>{hash}.lock; flock 9; \
+         if [ -f {hash}/.xp-ready ] && [ -f {hash}.tar.gz ]; then rm -rf {wheels}; pwd; exit 0; fi; \
+         W=$(cd {wheels} && pwd); \
          rm -rf {hash}.build {hash}; {python} -m venv {hash}.build; \
          {hash}.build/bin/python -m pip install --disable-pip-version-check --no-input {install}; \
          touch {hash}.build/.xp-ready; mv {hash}.build {hash}; \
-         tar -C {hash} -czf {hash}.tar.gz.tmp . && mv {hash}.tar.gz.tmp {hash}.tar.gz; rm -rf {hash}.wheels; pwd",
+         tar -C {hash} -czf {hash}.tar.gz.tmp . && mv {hash}.tar.gz.tmp {hash}.tar.gz; rm -rf {wheels}; pwd",
+        wheels = quote(&wheels_name),
         envs = shell_path(&envs),
         python = quote(python),
         install = install.join(" "),
     );
     let mut last = String::new();
-    let (status, tail) = connection.exec_lines(&script, None, &mut |line| {
-        events.info(line);
-        last = line.to_owned();
-    })?;
+    let (status, tail) = connection.exec_lines(
+        &script,
+        None,
+        &mut |line| {
+            events.info(line);
+            last = line.to_owned();
+        },
+        &|| events.is_cancelled(),
+    )?;
     if status != 0 {
         return Err(PluginFailure::new(format!(
             "building the job's Python environment on {} failed:\n{}",

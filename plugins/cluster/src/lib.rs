@@ -186,80 +186,74 @@ impl Executor for ClusterExecutor {
         let python_environment =
             environment::ensure(&connection, target, &request.dependencies, &request.project_dir, events)?;
 
-        target::send_snapshot(&connection, &request, events)?;
         let run_dir = target::run_directory(&request);
+        target::removing_run_folder_on_error(&login, &run_dir, || {
+            target::send_snapshot(&connection, &request, events)?;
 
-        let dependencies = &request.dependencies;
-        let mut argv = vec![
-            spark_submit(target).to_owned(),
-            "--master".into(),
-            master(target).to_owned(),
-        ];
-        if master(target) == "yarn" {
-            argv.extend(["--deploy-mode".into(), "client".into()]);
-        }
-        if !dependencies.spark_configuration.contains_key("spark.app.name") {
-            argv.extend(["--name".into(), format!("xp-{}", request.run_id)]);
-        }
-        for (key, value) in &dependencies.spark_configuration {
-            argv.extend(["--conf".into(), format!("{key}={value}")]);
-        }
-        if !dependencies.spark_packages.is_empty() {
-            argv.extend(["--packages".into(), dependencies.spark_packages.join(",")]);
-        }
-        if !dependencies.spark_repositories.is_empty() {
-            argv.extend(["--repositories".into(), dependencies.spark_repositories.join(",")]);
-        }
-        let mut preamble = vec!["export PYTHONPATH=\"$(cd .. && pwd)/support\"${PYTHONPATH:+:$PYTHONPATH}".to_owned()];
-        if let Some(env) = &python_environment {
-            // The driver uses the environment in place; executors unpack the shipped archive.
-            // (Spark settings rather than PYSPARK_* variables: spark-env.sh may set those.)
-            argv.extend([
-                "--conf".into(),
-                format!("spark.pyspark.driver.python={}/bin/python", env.path),
-            ]);
-            argv.extend(["--conf".into(), "spark.pyspark.python=./xpenv/bin/python".into()]);
-            argv.extend(["--archives".into(), format!("{}#xpenv", env.archive)]);
-        }
-        argv.extend(request.arguments.iter().cloned());
-        preamble.extend(target::shared_directory_preamble(target, &request.project_name));
-        let mut environment = script_environment(&request, "", None, None);
-        environment.remove("PYTHONPATH");
-        let command = RemoteCommand {
-            argv,
-            environment: environment.into_iter().collect(),
-            preamble,
-        };
-        if events.is_cancelled() {
-            let _ = remote_run::remove(&connection, &run_dir);
-            return Ok(RunOutcome {
-                exit_code: 130,
-                canceled: true,
-            });
-        }
-        remote_run::start(&connection, &run_dir, &command)?;
-        events.status(RunStatus::Running);
-        let watch = |line: &str| {
-            line.contains(NO_RESOURCES).then(|| {
+            let dependencies = &request.dependencies;
+            let mut argv = vec![
+                spark_submit(target).to_owned(),
+                "--master".into(),
+                master(target).to_owned(),
+            ];
+            if master(target) == "yarn" {
+                argv.extend(["--deploy-mode".into(), "client".into()]);
+            }
+            if !dependencies.spark_configuration.contains_key("spark.app.name") {
+                argv.extend(["--name".into(), format!("xp-{}", request.run_id)]);
+            }
+            for (key, value) in &dependencies.spark_configuration {
+                argv.extend(["--conf".into(), format!("{key}={value}")]);
+            }
+            if !dependencies.spark_packages.is_empty() {
+                argv.extend(["--packages".into(), dependencies.spark_packages.join(",")]);
+            }
+            if !dependencies.spark_repositories.is_empty() {
+                argv.extend(["--repositories".into(), dependencies.spark_repositories.join(",")]);
+            }
+            let mut preamble =
+                vec!["export PYTHONPATH=\"$(cd .. && pwd)/support\"${PYTHONPATH:+:$PYTHONPATH}".to_owned()];
+            if let Some(env) = &python_environment {
+                // The driver uses the environment in place; executors unpack the shipped archive.
+                // (Spark settings rather than PYSPARK_* variables: spark-env.sh may set those.)
+                argv.extend([
+                    "--conf".into(),
+                    format!("spark.pyspark.driver.python={}/bin/python", env.path),
+                ]);
+                argv.extend(["--conf".into(), "spark.pyspark.python=./xpenv/bin/python".into()]);
+                argv.extend(["--archives".into(), format!("{}#xpenv", env.archive)]);
+            }
+            argv.extend(request.arguments.iter().cloned());
+            preamble.extend(target::shared_directory_preamble(target, &request.project_name));
+            let mut environment = script_environment(&request, "", None, None);
+            environment.remove("PYTHONPATH");
+            let command = RemoteCommand {
+                argv,
+                environment: environment.into_iter().collect(),
+                preamble,
+            };
+            if events.is_cancelled() {
+                let _ = remote_run::remove(&connection, &run_dir);
+                return Ok(RunOutcome {
+                    exit_code: 130,
+                    canceled: true,
+                });
+            }
+            remote_run::start(&connection, &run_dir, &command)?;
+            events.status(RunStatus::Running);
+            let watch = |line: &str| {
+                line.contains(NO_RESOURCES).then(|| {
                 format!(
                     "no free workers: the cluster at {} gave the job no executors ({NO_RESOURCES}); check that workers are alive and have free cores and memory for the job's settings",
                     master(target)
                 )
             })
-        };
-        let followed = remote_run::follow_watching(connection, &open, &run_dir, None, &watch, events);
-        let (outcome, connection) = match followed {
-            Ok(done) => done,
-            Err(error) => {
-                if let Ok(connection) = open() {
-                    let _ = remote_run::remove(&connection, &run_dir);
-                }
-                return Err(error);
-            }
-        };
-        remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir)?;
-        remote_run::remove(&connection, &run_dir)?;
-        Ok(outcome)
+            };
+            let (outcome, connection) = remote_run::follow_watching(connection, &open, &run_dir, None, &watch, events)?;
+            remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir)?;
+            remote_run::remove(&connection, &run_dir)?;
+            Ok(outcome)
+        })
     }
 }
 

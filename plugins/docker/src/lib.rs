@@ -153,7 +153,8 @@ impl Executor for DockerExecutor {
                 shared.display()
             ))
         })?;
-        let mounted = request.target.setting_bool("sharedVolumes").unwrap_or(false);
+        // Mounting is the default, as attach writes it (see attach).
+        let mounted = request.target.setting_bool("sharedVolumes").unwrap_or(true);
         let mut binds = vec![format!("{}:{SHARE_DIR}", shared.display())];
         let mut run = ContainerRun {
             name: xp_dockerkit::container_name(&request.run_id, &request.project_dir),

@@ -113,42 +113,46 @@ impl Executor for RemoteExecutor {
             python(target).to_owned()
         };
         mark("interpreter checked");
-        target::send_snapshot(&connection, &request, events)?;
-        mark("snapshot sent");
         let run_dir = target::run_directory(&request);
+        target::removing_run_folder_on_error(&login, &run_dir, || {
+            target::send_snapshot(&connection, &request, events)?;
+            mark("snapshot sent");
 
-        let mut environment = script_environment(&request, "", None, None);
-        environment.remove("PYTHONPATH");
-        let mut preamble = vec![match request.environment.get("PYTHONPATH") {
-            Some(path) if !path.is_empty() => format!("export PYTHONPATH=\"$(cd .. && pwd)/support\":{}", quote(path)),
-            _ => "export PYTHONPATH=\"$(cd .. && pwd)/support\"".to_owned(),
-        }];
-        preamble.extend(target::shared_directory_preamble(target, &request.project_name));
-        let command = RemoteCommand {
-            argv: std::iter::once(program)
-                .chain(request.arguments.iter().cloned())
-                .collect(),
-            environment: environment.into_iter().collect(),
-            preamble,
-        };
-        if events.is_cancelled() {
-            let _ = remote_run::remove(&connection, &run_dir);
-            return Ok(RunOutcome {
-                exit_code: 130,
-                canceled: true,
-            });
-        }
-        remote_run::start(&connection, &run_dir, &command)?;
-        mark("started");
-        events.status(RunStatus::Running);
-        let reconnect = || login.connect(None);
-        let (outcome, connection) = remote_run::follow(connection, &reconnect, &run_dir, None, events)?;
-        mark("followed to the end");
-        remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir)?;
-        mark("outputs fetched");
-        remote_run::remove(&connection, &run_dir)?;
-        mark("run folder removed");
-        Ok(outcome)
+            let mut environment = script_environment(&request, "", None, None);
+            environment.remove("PYTHONPATH");
+            let mut preamble = vec![match request.environment.get("PYTHONPATH") {
+                Some(path) if !path.is_empty() => {
+                    format!("export PYTHONPATH=\"$(cd .. && pwd)/support\":{}", quote(path))
+                }
+                _ => "export PYTHONPATH=\"$(cd .. && pwd)/support\"".to_owned(),
+            }];
+            preamble.extend(target::shared_directory_preamble(target, &request.project_name));
+            let command = RemoteCommand {
+                argv: std::iter::once(program)
+                    .chain(request.arguments.iter().cloned())
+                    .collect(),
+                environment: environment.into_iter().collect(),
+                preamble,
+            };
+            if events.is_cancelled() {
+                let _ = remote_run::remove(&connection, &run_dir);
+                return Ok(RunOutcome {
+                    exit_code: 130,
+                    canceled: true,
+                });
+            }
+            remote_run::start(&connection, &run_dir, &command)?;
+            mark("started");
+            events.status(RunStatus::Running);
+            let reconnect = || login.connect(None);
+            let (outcome, connection) = remote_run::follow(connection, &reconnect, &run_dir, None, events)?;
+            mark("followed to the end");
+            remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir)?;
+            mark("outputs fetched");
+            remote_run::remove(&connection, &run_dir)?;
+            mark("run folder removed");
+            Ok(outcome)
+        })
     }
 }
 

@@ -98,11 +98,16 @@ impl Images for RemoteImages<'_> {
             )),
             quote(tag)
         );
-        let (status, last) = self.connection.exec_lines(&command, Some(&context), &mut |line| {
-            if !line.trim().is_empty() {
-                events.info(line);
-            }
-        })?;
+        let (status, last) = self.connection.exec_lines(
+            &command,
+            Some(&context),
+            &mut |line| {
+                if !line.trim().is_empty() {
+                    events.info(line);
+                }
+            },
+            &|| events.is_cancelled(),
+        )?;
         if status != 0 {
             return Err(PluginFailure::new(format!(
                 "building the environment image {tag} on {} failed:\n{}",

@@ -118,84 +118,86 @@ impl Executor for RemoteDockerExecutor {
             .python
             .clone()
             .ok_or_else(|| PluginFailure::new(format!("image {} has no python3 or python", environment.image)))?;
-        target::send_snapshot(&connection, &request, events)?;
         let run_dir = target::run_directory(&request);
+        target::removing_run_folder_on_error(&login, &run_dir, || {
+            target::send_snapshot(&connection, &request, events)?;
 
-        // Absolute paths on the host for the bind mounts, and the user to run as (so the
-        // outputs stay the user's and the run's folder can be removed).
-        let facts = remote_text(
-            &connection,
-            "reading the run's folder",
-            &format!("cd {} && pwd && id -u && id -g && echo \"$HOME\"", shell_path(&run_dir)),
-        )?;
-        let facts: Vec<&str> = facts.lines().collect();
-        let [run_path, uid, gid, home] = facts[..] else {
-            return Err(PluginFailure::new(format!(
-                "unexpected answer from {}: {facts:?}",
-                connection.address
-            )));
-        };
-        let shared_base = target
-            .setting_str("nativeSharedDirectory")
-            .unwrap_or(DEFAULT_SHARED_DIRECTORY);
-        let shared_base = shared_base.trim_end_matches('/');
-        let shared = match shared_base.strip_prefix("~/") {
-            Some(rest) => format!("{home}/{rest}/{}", request.project_name),
-            None => format!("{shared_base}/{}", request.project_name),
-        };
-        let name = xp_dockerkit::container_name(&request.run_id, &request.project_dir);
-        // --init: the script is not PID 1, so it reacts to SIGTERM as it would elsewhere.
-        let mut argv: Vec<String> = vec![
-            "docker".into(),
-            "run".into(),
-            "--rm".into(),
-            "--init".into(),
-            "--name".into(),
-            name.clone(),
-        ];
-        for (key, value) in xp_dockerkit::run_labels(&request.run_id, &request.project_dir) {
-            argv.extend(["--label".into(), format!("{key}={value}")]);
-        }
-        argv.extend([
-            "--user".into(),
-            format!("{uid}:{gid}"),
-            "-v".into(),
-            format!("{run_path}/work:/azureml-run"),
-            "-v".into(),
-            format!("{run_path}/support:/xp-support:ro"),
-            "-v".into(),
-            format!("{shared}:/azureml-share"),
-            "-w".into(),
-            "/azureml-run".into(),
-        ]);
-        for (key, value) in script_environment(&request, "/xp-support", None, Some("/azureml-share/")) {
-            argv.extend(["-e".into(), format!("{key}={value}")]);
-        }
-        argv.push(environment.image.clone());
-        argv.push(python);
-        argv.extend(request.arguments.iter().cloned());
-        let command = RemoteCommand {
-            argv,
-            environment: Vec::new(),
-            preamble: vec![format!("mkdir -p {}", quote(&shared))],
-        };
-        if events.is_cancelled() {
-            let _ = remote_run::remove(&connection, &run_dir);
-            return Ok(RunOutcome {
-                exit_code: 130,
-                canceled: true,
-            });
-        }
-        remote_run::start(&connection, &run_dir, &command)?;
-        events.status(RunStatus::Running);
-        // Stopping the container itself: the `docker run` client only proxies signals.
-        let stop = format!("setsid docker stop -t 3 {} </dev/null >/dev/null 2>&1 &", quote(&name));
-        let reconnect = || login.connect(None);
-        let (outcome, connection) = remote_run::follow(connection, &reconnect, &run_dir, Some(&stop), events)?;
-        remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir)?;
-        let _ = connection.exec(&format!("docker rm -f {} >/dev/null 2>&1", quote(&name)), None);
-        remote_run::remove(&connection, &run_dir)?;
-        Ok(outcome)
+            // Absolute paths on the host for the bind mounts, and the user to run as (so the
+            // outputs stay the user's and the run's folder can be removed).
+            let facts = remote_text(
+                &connection,
+                "reading the run's folder",
+                &format!("cd {} && pwd && id -u && id -g && echo \"$HOME\"", shell_path(&run_dir)),
+            )?;
+            let facts: Vec<&str> = facts.lines().collect();
+            let [run_path, uid, gid, home] = facts[..] else {
+                return Err(PluginFailure::new(format!(
+                    "unexpected answer from {}: {facts:?}",
+                    connection.address
+                )));
+            };
+            let shared_base = target
+                .setting_str("nativeSharedDirectory")
+                .unwrap_or(DEFAULT_SHARED_DIRECTORY);
+            let shared_base = shared_base.trim_end_matches('/');
+            let shared = match shared_base.strip_prefix("~/") {
+                Some(rest) => format!("{home}/{rest}/{}", request.project_name),
+                None => format!("{shared_base}/{}", request.project_name),
+            };
+            let name = xp_dockerkit::container_name(&request.run_id, &request.project_dir);
+            // --init: the script is not PID 1, so it reacts to SIGTERM as it would elsewhere.
+            let mut argv: Vec<String> = vec![
+                "docker".into(),
+                "run".into(),
+                "--rm".into(),
+                "--init".into(),
+                "--name".into(),
+                name.clone(),
+            ];
+            for (key, value) in xp_dockerkit::run_labels(&request.run_id, &request.project_dir) {
+                argv.extend(["--label".into(), format!("{key}={value}")]);
+            }
+            argv.extend([
+                "--user".into(),
+                format!("{uid}:{gid}"),
+                "-v".into(),
+                format!("{run_path}/work:/azureml-run"),
+                "-v".into(),
+                format!("{run_path}/support:/xp-support:ro"),
+                "-v".into(),
+                format!("{shared}:/azureml-share"),
+                "-w".into(),
+                "/azureml-run".into(),
+            ]);
+            for (key, value) in script_environment(&request, "/xp-support", None, Some("/azureml-share/")) {
+                argv.extend(["-e".into(), format!("{key}={value}")]);
+            }
+            argv.push(environment.image.clone());
+            argv.push(python);
+            argv.extend(request.arguments.iter().cloned());
+            let command = RemoteCommand {
+                argv,
+                environment: Vec::new(),
+                preamble: vec![format!("mkdir -p {}", quote(&shared))],
+            };
+            if events.is_cancelled() {
+                let _ = remote_run::remove(&connection, &run_dir);
+                return Ok(RunOutcome {
+                    exit_code: 130,
+                    canceled: true,
+                });
+            }
+            remote_run::start(&connection, &run_dir, &command)?;
+            events.status(RunStatus::Running);
+            // Stopping the container itself: the `docker run` client only proxies signals.
+            let stop = format!("setsid docker stop -t 3 {} </dev/null >/dev/null 2>&1 &", quote(&name));
+            let reconnect = || login.connect(None);
+            let (outcome, connection) = remote_run::follow(connection, &reconnect, &run_dir, Some(&stop), events)?;
+            remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir)?;
+            let _ = connection.exec(&format!("docker rm -f {} >/dev/null 2>&1", quote(&name)), None);
+            remote_run::remove(&connection, &run_dir)?;
+            Ok(outcome)
+        })
     }
 
     fn clean(&self, request: CleanRequest, events: &Events<'_>) -> Result<CleanReply, PluginFailure> {

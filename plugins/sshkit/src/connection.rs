@@ -220,12 +220,14 @@ impl Connection {
     }
 
     /// Runs `command` (with `2>&1` added) feeding `stdin`, calling `line` for each line of its
-    /// output as it comes. Returns the exit status and the last lines, for errors.
+    /// output as it comes. Returns the exit status and the last lines, for errors. When
+    /// `cancelled` turns true the command's channel is closed and the call fails.
     pub fn exec_lines(
         &self,
         command: &str,
         stdin: Option<&[u8]>,
         line: &mut dyn FnMut(&str),
+        cancelled: &dyn Fn() -> bool,
     ) -> Result<(i32, Vec<String>), PluginFailure> {
         let lost =
             |e: &dyn std::fmt::Display| PluginFailure::new(format!("the connection to {} failed: {e}", self.address));
@@ -236,23 +238,45 @@ impl Connection {
             channel.write_all(bytes).map_err(|e| lost(&e))?;
         }
         channel.send_eof().map_err(|e| lost(&e))?;
-        let mut reader = std::io::BufReader::new(&mut channel);
-        let mut last = Vec::new();
-        let mut text = String::new();
-        loop {
-            text.clear();
-            match std::io::BufRead::read_line(&mut reader, &mut text) {
-                Ok(0) => break,
-                Ok(_) => {
-                    let trimmed = text.trim_end();
-                    line(trimmed);
-                    last.push(trimmed.to_owned());
-                    if last.len() > 15 {
-                        last.remove(0);
+        // Reads time out every quarter second so that a cancel is seen during long commands.
+        self.session.set_timeout(250);
+        let mut last: Vec<String> = Vec::new();
+        let mut pending = Vec::new();
+        let mut buffer = vec![0u8; 16 * 1024];
+        let outcome = loop {
+            if cancelled() {
+                let _ = channel.close();
+                break Err(PluginFailure::new("cancelled; the command on the host was stopped"));
+            }
+            match channel.read(&mut buffer) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    pending.extend_from_slice(&buffer[..n]);
+                    while let Some(at) = pending.iter().position(|b| *b == b'\n') {
+                        let bytes: Vec<u8> = pending.drain(..=at).collect();
+                        let text = String::from_utf8_lossy(&bytes);
+                        let trimmed = text.trim_end();
+                        line(trimmed);
+                        last.push(trimmed.to_owned());
+                        if last.len() > 15 {
+                            last.remove(0);
+                        }
                     }
                 }
-                Err(error) => return Err(lost(&error)),
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                    ) => {}
+                Err(error) => break Err(lost(&error)),
             }
+        };
+        self.session.set_timeout(60_000);
+        outcome?;
+        if !pending.is_empty() {
+            let text = String::from_utf8_lossy(&pending).into_owned();
+            line(text.trim_end());
+            last.push(text.trim_end().to_owned());
         }
         channel.wait_close().map_err(|e| lost(&e))?;
         let status = channel.exit_status().map_err(|e| lost(&e))?;

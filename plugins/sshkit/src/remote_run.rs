@@ -133,6 +133,12 @@ pub fn follow_watching(
                 let deadline = Instant::now() + RECONNECT_FOR;
                 connection = loop {
                     std::thread::sleep(Duration::from_secs(1));
+                    // A user who cancels while the host is unreachable waits less.
+                    let deadline = if events.is_cancelled() {
+                        deadline.min(Instant::now() + Duration::from_secs(30))
+                    } else {
+                        deadline
+                    };
                     match connect() {
                         Ok(fresh) => break fresh,
                         Err(error) if Instant::now() > deadline => {
@@ -223,13 +229,14 @@ fn follow_once(
             break Ok(());
         }
         if !*cancelled && (events.is_cancelled() || lines.abort_reason().is_some()) {
-            *cancelled = true;
             events.info("Cancelling: stopping the script's process group on the host");
             session.set_blocking(true);
             let sent = cancel(connection, run_dir, on_cancel);
             session.set_blocking(false);
-            if let Err(error) = sent {
-                break Err(Interrupted::Connection(error.to_string()));
+            // Marked only once it reached the host: after a reconnect it is sent again.
+            match sent {
+                Ok(()) => *cancelled = true,
+                Err(error) => break Err(Interrupted::Connection(error.to_string())),
             }
         }
         if last_keepalive.elapsed() > Duration::from_secs(5) {

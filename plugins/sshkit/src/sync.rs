@@ -50,12 +50,14 @@ while (my $line = <STDIN>) {
 "#;
 
 /// What a transfer did.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct SyncReport {
     pub files: usize,
     pub bytes: u64,
     pub sent_files: usize,
     pub sent_bytes: u64,
+    /// Links to folders that did not travel.
+    pub skipped_links: Vec<String>,
 }
 
 struct LocalFile {
@@ -82,17 +84,28 @@ fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
     Ok((hasher.finalize().iter().map(|b| format!("{b:02x}")).collect(), size))
 }
 
-fn collect(folder: &Path, prefix: &str, files: &mut Vec<LocalFile>) -> Result<(), PluginFailure> {
+fn collect(
+    folder: &Path,
+    prefix: &str,
+    files: &mut Vec<LocalFile>,
+    skipped: &mut Vec<String>,
+) -> Result<(), PluginFailure> {
     let mut pending = vec![folder.to_path_buf()];
     while let Some(dir) = pending.pop() {
         let entries =
             std::fs::read_dir(&dir).map_err(|e| PluginFailure::new(format!("reading {}: {e}", dir.display())))?;
         for entry in entries.flatten() {
             let path = entry.path();
-            let meta =
-                std::fs::metadata(&path).map_err(|e| PluginFailure::new(format!("reading {}: {e}", path.display())))?;
+            let meta = std::fs::symlink_metadata(&path)
+                .map_err(|e| PluginFailure::new(format!("reading {}: {e}", path.display())))?;
             if meta.is_dir() {
                 pending.push(path);
+                continue;
+            }
+            if meta.file_type().is_symlink() {
+                // The snapshot keeps links only to folders outside the project (data sets):
+                // they do not travel; the script on the host must find its data there.
+                skipped.push(path.strip_prefix(folder).unwrap_or(&path).display().to_string());
                 continue;
             }
             let relative = path
@@ -126,14 +139,17 @@ pub fn sync(
     folders: &[(&Path, &str)],
     cache_dir: &str,
     run_dir: &str,
+    cancelled: &dyn Fn() -> bool,
 ) -> Result<SyncReport, PluginFailure> {
     let mut files = Vec::new();
+    let mut skipped = Vec::new();
     for (folder, prefix) in folders {
-        collect(folder, prefix, &mut files)?;
+        collect(folder, prefix, &mut files, &mut skipped)?;
     }
     let mut report = SyncReport {
         files: files.len(),
         bytes: files.iter().map(|f| f.size).sum(),
+        skipped_links: skipped,
         ..SyncReport::default()
     };
 
@@ -163,23 +179,31 @@ pub fn sync(
             if !sent.insert(file.hash.clone()) {
                 continue;
             }
+            if cancelled() {
+                return Err(PluginFailure::new("cancelled while sending the snapshot"));
+            }
             let bytes = std::fs::read(&file.path)
                 .map_err(|e| PluginFailure::new(format!("reading {}: {e}", file.path.display())))?;
             // Written under a temporary name and renamed: a transfer cut short never leaves a
             // cache entry with the wrong content.
             let temporary = format!("{cache_dir}/.{}.{}", file.hash, std::process::id());
             connection.write_file(&sftp, &temporary, &bytes)?;
-            sftp.rename(
+            let stored = Path::new(&format!("{cache_dir}/{}", file.hash)).to_path_buf();
+            if let Err(error) = sftp.rename(
                 Path::new(&temporary),
-                Path::new(&format!("{cache_dir}/{}", file.hash)),
+                &stored,
                 Some(ssh2::RenameFlags::OVERWRITE | ssh2::RenameFlags::ATOMIC | ssh2::RenameFlags::NATIVE),
-            )
-            .map_err(|e| {
-                PluginFailure::new(format!(
-                    "storing {} in the cache on {}: {e}",
-                    file.remote, connection.address
-                ))
-            })?;
+            ) {
+                // OpenSSH's SFTP does not overwrite: another run stored the same content
+                // meanwhile, which is as good.
+                let _ = sftp.unlink(Path::new(&temporary));
+                if sftp.stat(&stored).is_err() {
+                    return Err(PluginFailure::new(format!(
+                        "storing {} in the cache on {}: {error}",
+                        file.remote, connection.address
+                    )));
+                }
+            }
             report.sent_files += 1;
             report.sent_bytes += file.size;
         }

@@ -79,12 +79,13 @@ pub fn offer_xp_key(target: &Target, reply: &mut AttachReply) -> Result<(), Plug
 
 /// The `remoteDirectory` setting, or `.xp-remote`.
 pub fn remote_directory(target: &Target) -> String {
-    target
+    let directory = target
         .setting_str("remoteDirectory")
         .filter(|d| !d.trim().is_empty())
         .unwrap_or(DEFAULT_REMOTE_DIRECTORY)
-        .trim_end_matches('/')
-        .to_owned()
+        .trim_end_matches('/');
+    // Paths are taken from the home folder already; `~/` says the same.
+    directory.strip_prefix("~/").unwrap_or(directory).to_owned()
 }
 
 /// The run's folder on the host: `runs/<run id>-<project folder hash>` (run ids are
@@ -116,11 +117,18 @@ pub fn send_snapshot(
         &[(&request.snapshot_dir, "work/"), (&request.support_dir, "support/")],
         &format!("{}/cache", remote_directory(target)),
         &run_directory(request),
+        &|| events.is_cancelled(),
     )?;
     events.info(&format!(
         "Snapshot: sent {} of {} files ({} of {} bytes); the rest was in the host's cache",
         report.sent_files, report.files, report.sent_bytes, report.bytes
     ));
+    if !report.skipped_links.is_empty() {
+        events.info(&format!(
+            "Not sent: links to folders outside the project ({}); the script on the host must find that data there",
+            report.skipped_links.join(", ")
+        ));
+    }
     Ok(report)
 }
 
@@ -148,4 +156,21 @@ pub fn shared_directory_preamble(target: &Target, project: &str) -> Vec<String> 
         ),
         "mkdir -p \"$AZUREML_NATIVE_SHARE_DIRECTORY\"".to_owned(),
     ]
+}
+
+/// Runs `work`, everything after the snapshot reached the host; when it fails, the run's folder
+/// on the host is removed over a fresh connection (the old one may be what failed), so failed
+/// runs leave nothing behind in the host's `runs/`.
+pub fn removing_run_folder_on_error<T>(
+    login: &Login,
+    run_dir: &str,
+    work: impl FnOnce() -> Result<T, PluginFailure>,
+) -> Result<T, PluginFailure> {
+    let result = work();
+    if result.is_err() {
+        if let Ok(connection) = login.connect(None) {
+            let _ = crate::remote_run::remove(&connection, run_dir);
+        }
+    }
+    result
 }

@@ -37,9 +37,18 @@ pub fn unpack_folder(archive: impl Read, destination: &Path) -> io::Result<usize
             return Err(io::Error::other(format!("refusing archive entry {}", path.display())));
         }
         let target = destination.join(&inner);
-        if entry.header().entry_type().is_dir() {
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
             std::fs::create_dir_all(&target)?;
             continue;
+        }
+        // Only plain files: a link could point outside `destination` and a later entry write
+        // through it (the archive comes from a remote host or a container).
+        if !kind.is_file() {
+            return Err(io::Error::other(format!(
+                "refusing archive entry {}: only files and folders come back as outputs",
+                path.display()
+            )));
         }
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
@@ -53,6 +62,20 @@ pub fn unpack_folder(archive: impl Read, destination: &Path) -> io::Result<usize
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_in_an_archive_are_refused() {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        builder.append_link(&mut header, "outputs/x", "/tmp").unwrap();
+        let bytes = builder.into_inner().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let error = unpack_folder(bytes.as_slice(), &dir.path().join("dest")).unwrap_err();
+        assert!(error.to_string().contains("refusing"), "{error}");
+        assert!(!dir.path().join("dest/x").exists());
+    }
 
     #[test]
     fn round_trips_a_folder_without_its_top_name() {

@@ -26,7 +26,9 @@ impl<'w> LineSplitter<'w> {
 
     /// Adds a chunk of `stream` and sends every completed line.
     pub fn push(&mut self, stream: LogStream, bytes: &[u8], events: &Events<'_>) {
-        let buffer = &mut self.pending[stream as usize % 2];
+        // The plugin's own notes do not come in chunks; anything else is the script's stderr.
+        let index = if stream == LogStream::Stdout { 0 } else { 1 };
+        let buffer = &mut self.pending[index];
         buffer.extend_from_slice(bytes);
         while let Some(at) = buffer.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buffer.drain(..=at).collect();

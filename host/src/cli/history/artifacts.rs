@@ -211,7 +211,10 @@ fn parse_age(text: &str) -> anyhow::Result<i64> {
         "s" => 1000,
         _ => bail!("--older-than {text}: the unit must be d, h, m or s (e.g. 30d)"),
     };
-    Ok(number * unit_ms)
+    number
+        .checked_mul(unit_ms)
+        .filter(|age| *age < now_ms())
+        .ok_or_else(|| anyhow::anyhow!("--older-than {text}: that is longer ago than the epoch; give a shorter age"))
 }
 
 pub fn delete(
@@ -265,5 +268,9 @@ mod tests {
         assert!(parse_age("30").is_err());
         assert!(parse_age("xd").is_err());
         assert!(parse_age("3w").is_err());
+        assert!(
+            parse_age("999999999999d").is_err(),
+            "no overflow into a cutoff in the future"
+        );
     }
 }
