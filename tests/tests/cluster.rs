@@ -191,15 +191,40 @@ fn ctrl_c_kills_the_spark_application() {
     unsafe { libc::kill(xp.id() as i32, libc::SIGINT) };
     assert_eq!(xp.wait().unwrap().code(), Some(130));
     assert_eq!(project.last_record()["status"], "Canceled");
+    wait_until_finished(&cluster, &name);
+
+    // The same for a detached job and `xp experiment cancel`.
+    let run_id = project
+        .xp(["submit", "-a", "-c", "c", "slow.py"])
+        .run()
+        .success()
+        .stdout
+        .trim()
+        .to_owned();
+    let name = format!("xp-{run_id}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !app_names(&applications(&cluster.ui), "activeapps").contains(&name) {
+        assert!(Instant::now() < deadline, "the detached job never reached the master");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    project.xp(["experiment", "cancel", &run_id]).run().success();
+    assert_eq!(project.run_record(&run_id)["status"], "Canceled");
+    wait_until_finished(&cluster, &name);
+}
+
+/// Waits until the master lists the application as completed, not running.
+fn wait_until_finished(cluster: &Cluster, name: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let apps = applications(&cluster.ui);
-        if !app_names(&apps, "activeapps").contains(&name) && app_names(&apps, "completedapps").contains(&name) {
-            break;
+        if !app_names(&apps, "activeapps").iter().any(|a| a == name)
+            && app_names(&apps, "completedapps").iter().any(|a| a == name)
+        {
+            return;
         }
         assert!(
             Instant::now() < deadline,
-            "the master still shows the application running: {apps}"
+            "the master still shows {name} running: {apps}"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
