@@ -34,6 +34,19 @@ pub struct PluginDescription {
     pub target_types: Vec<String>,
 }
 
+impl PluginDescription {
+    /// A plugin's description, with the plugin-api version it is being built against:
+    /// `PluginDescription::new("local", env!("CARGO_PKG_VERSION"), &["local"])`.
+    pub fn new(name: &str, version: &str, target_types: &[&str]) -> Self {
+        PluginDescription {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            api_version: crate::API_VERSION.to_owned(),
+            target_types: target_types.iter().map(|t| (*t).to_owned()).collect(),
+        }
+    }
+}
+
 /// A compute target: its name (the `.compute` file's stem), type, and every key of the file.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Target {

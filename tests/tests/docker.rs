@@ -7,6 +7,16 @@ use std::time::{Duration, Instant};
 
 use xp_tests::{make_wheel, run_containers, test_image, TestProject};
 
+/// The images xp built for `project` (by their label).
+fn project_images(project: &TestProject) -> String {
+    let label = format!("label=xp.project={}", project.root().display());
+    let listed = Command::new("docker")
+        .args(["images", "-q", "--filter", &label])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&listed.stdout).trim().to_owned()
+}
+
 fn python_image() -> String {
     test_image("XP_TEST_PYTHON_IMAGE", "xp-test/python:bookworm")
 }
@@ -150,15 +160,7 @@ fn prepare_builds_once_caches_by_content_and_clean_removes_the_images() {
         "both environment images are removed: {}",
         clean.stdout
     );
-    let label = format!("label=xp.project={}", project.root().display());
-    let left = Command::new("docker")
-        .args(["images", "-q", "--filter", &label])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
-        "no image of the project is left"
-    );
+    assert!(project_images(&project).is_empty(), "no image of the project is left");
     assert!(
         Command::new("docker")
             .args(["image", "inspect", &python_image()])
@@ -406,13 +408,8 @@ fn a_failing_build_fails_the_run_with_pips_words_and_tags_nothing() {
     assert!(!run.stdout.contains("never"));
     let record = project.last_record();
     assert_eq!(record["status"], "Failed");
-    let label = format!("label=xp.project={}", project.root().display());
-    let left = Command::new("docker")
-        .args(["images", "-q", "--filter", &label])
-        .output()
-        .unwrap();
     assert!(
-        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        project_images(&project).is_empty(),
         "a failed build leaves no image a later run could take"
     );
     let again = project.xp(["experiment", "prepare", "-c", "d"]).run();

@@ -125,12 +125,7 @@ fn collect_outputs(from: &Path, to: &Path) -> std::io::Result<()> {
 
 impl Executor for VenvExecutor {
     fn describe(&self) -> PluginDescription {
-        PluginDescription {
-            name: "venv".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            api_version: xp_plugin_api::API_VERSION.into(),
-            target_types: vec!["venv".into()],
-        }
+        PluginDescription::new("venv", env!("CARGO_PKG_VERSION"), &["venv"])
     }
 
     fn attach(&self, request: AttachRequest, _events: &Events<'_>) -> Result<AttachReply, PluginFailure> {

@@ -9,9 +9,9 @@ mod environment;
 
 use xp_plugin_api::{
     AttachReply, AttachRequest, Events, Executor, PluginDescription, PluginFailure, PrepareReply, PrepareRequest,
-    RunOutcome, RunRequest, RunStatus, Target,
+    RunOutcome, RunRequest, RunStatus, Settings, Target,
 };
-use xp_plugin_support::environment::{script_environment, DEFAULT_SHARED_DIRECTORY};
+use xp_plugin_support::environment::script_environment;
 use xp_sshkit::quote::quote;
 use xp_sshkit::remote_run::{self, RemoteCommand};
 use xp_sshkit::target::{self, Login};
@@ -102,57 +102,25 @@ fn check_cluster(connection: &Connection, target: &Target, full: bool) -> Result
 
 impl Executor for ClusterExecutor {
     fn describe(&self) -> PluginDescription {
-        PluginDescription {
-            name: "cluster".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            api_version: xp_plugin_api::API_VERSION.into(),
-            target_types: vec!["cluster".into()],
-        }
+        PluginDescription::new("cluster", env!("CARGO_PKG_VERSION"), &["cluster"])
     }
 
     fn attach(&self, request: AttachRequest, events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
-        let mut settings = request.target.settings.clone();
-        settings.entry("sparkMaster").or_insert(DEFAULT_MASTER.into());
-        settings.entry("sparkSubmitLocation").or_insert("spark-submit".into());
-        settings.entry("yarnDeployMode").or_insert("client".into());
-        settings
-            .entry("nativeSharedDirectory")
-            .or_insert(DEFAULT_SHARED_DIRECTORY.into());
-        let use_xp_key = target::take_use_xp_key(&mut settings);
-        let target = Target {
-            settings: settings.clone(),
-            ..request.target.clone()
-        };
-        let mut runconfig = xp_plugin_api::Settings::new();
+        let mut runconfig = Settings::new();
         runconfig.insert("Framework".into(), "PySpark".into());
-        let mut reply = AttachReply {
-            settings,
-            runconfig,
-            ..AttachReply::default()
-        };
-        if use_xp_key {
-            target::offer_xp_key(&target, &mut reply)?;
-            return Ok(reply);
-        }
-        let login = Login::of(&target, &request.secrets, &request.user_config_dir, &request.state_dir)?;
-        let connection = login.connect(Some(events))?;
-        let version = check_cluster(&connection, &target, true)?;
-        reply.messages.push(format!(
-            "Connected to the head node {} as {}: {version}; master {}",
-            login.endpoint.address,
-            login.endpoint.username,
-            master(&target)
-        ));
-        Ok(reply)
+        let defaults = [
+            ("sparkMaster", DEFAULT_MASTER),
+            ("sparkSubmitLocation", "spark-submit"),
+            ("yarnDeployMode", "client"),
+        ];
+        target::attach(&request, &defaults, runconfig, events, |connection, target| {
+            let version = check_cluster(connection, target, true)?;
+            Ok(format!("{version}; master {}", master(target)))
+        })
     }
 
     fn prepare(&self, request: PrepareRequest, events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
-        let login = Login::of(
-            &request.target,
-            &request.secrets,
-            &request.user_config_dir,
-            &request.state_dir,
-        )?;
+        let login = Login::for_request(&request)?;
         let connection = login.connect(Some(events))?;
         let version = check_cluster(&connection, &request.target, true)?;
         let built = environment::ensure(
@@ -179,7 +147,7 @@ impl Executor for ClusterExecutor {
     fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
         events.status(RunStatus::Preparing);
         let target = &request.target;
-        let login = Login::of(target, &request.secrets, &request.user_config_dir, &request.state_dir)?;
+        let login = Login::for_request(&request)?;
         let open = || login.connect(None);
         let connection = login.connect(Some(events))?;
         check_cluster(&connection, target, false)?;
@@ -232,14 +200,9 @@ impl Executor for ClusterExecutor {
                 environment: environment.into_iter().collect(),
                 preamble,
             };
-            if events.is_cancelled() {
-                let _ = remote_run::remove(&connection, &run_dir);
-                return Ok(RunOutcome {
-                    exit_code: 130,
-                    canceled: true,
-                });
+            if let Some(cancelled) = remote_run::start(&connection, &run_dir, &command, events)? {
+                return Ok(cancelled);
             }
-            remote_run::start(&connection, &run_dir, &command)?;
             events.status(RunStatus::Running);
             let watch = |line: &str| {
                 line.contains(NO_RESOURCES).then(|| {

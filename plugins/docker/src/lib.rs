@@ -95,12 +95,7 @@ fn command(request: &RunRequest, environment: &Environment) -> Result<Vec<String
 
 impl Executor for DockerExecutor {
     fn describe(&self) -> PluginDescription {
-        PluginDescription {
-            name: "docker".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            api_version: xp_plugin_api::API_VERSION.into(),
-            target_types: vec!["docker".into(), "localdocker".into()],
-        }
+        PluginDescription::new("docker", env!("CARGO_PKG_VERSION"), &["docker", "localdocker"])
     }
 
     fn attach(&self, request: AttachRequest, _events: &Events<'_>) -> Result<AttachReply, PluginFailure> {

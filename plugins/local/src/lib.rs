@@ -59,12 +59,7 @@ fn spark_submit(target: &Target) -> Result<PathBuf, PluginFailure> {
 
 impl Executor for LocalExecutor {
     fn describe(&self) -> PluginDescription {
-        PluginDescription {
-            name: "local".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            api_version: xp_plugin_api::API_VERSION.into(),
-            target_types: vec!["local".into()],
-        }
+        PluginDescription::new("local", env!("CARGO_PKG_VERSION"), &["local"])
     }
 
     fn attach(&self, request: AttachRequest, _events: &Events<'_>) -> Result<AttachReply, PluginFailure> {

@@ -5,9 +5,9 @@
 
 use xp_plugin_api::{
     AttachReply, AttachRequest, Events, Executor, PluginDescription, PluginFailure, PrepareReply, PrepareRequest,
-    RunOutcome, RunRequest, RunStatus, Target,
+    RunOutcome, RunRequest, RunStatus, Settings, Target,
 };
-use xp_plugin_support::environment::{script_environment, DEFAULT_SHARED_DIRECTORY};
+use xp_plugin_support::environment::script_environment;
 use xp_plugin_support::timing::mark;
 use xp_sshkit::quote::quote;
 use xp_sshkit::remote_run::{self, RemoteCommand};
@@ -41,50 +41,21 @@ fn check_python(connection: &Connection, target: &Target) -> Result<String, Plug
 
 impl Executor for RemoteExecutor {
     fn describe(&self) -> PluginDescription {
-        PluginDescription {
-            name: "remote".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            api_version: xp_plugin_api::API_VERSION.into(),
-            target_types: vec!["remote".into()],
-        }
+        PluginDescription::new("remote", env!("CARGO_PKG_VERSION"), &["remote"])
     }
 
     fn attach(&self, request: AttachRequest, events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
-        let mut settings = request.target.settings.clone();
-        settings.entry("pythonLocation").or_insert(DEFAULT_PYTHON.into());
-        settings
-            .entry("nativeSharedDirectory")
-            .or_insert(DEFAULT_SHARED_DIRECTORY.into());
-        let use_xp_key = target::take_use_xp_key(&mut settings);
-        let target = Target {
-            settings: settings.clone(),
-            ..request.target.clone()
-        };
-        let mut reply = AttachReply {
-            settings,
-            ..AttachReply::default()
-        };
-        if use_xp_key {
-            target::offer_xp_key(&target, &mut reply)?;
-            return Ok(reply);
-        }
-        let login = Login::of(&target, &request.secrets, &request.user_config_dir, &request.state_dir)?;
-        let connection = login.connect(Some(events))?;
-        let version = check_python(&connection, &target)?;
-        reply.messages.push(format!(
-            "Connected to {} as {}: {version}",
-            login.endpoint.address, login.endpoint.username
-        ));
-        Ok(reply)
+        target::attach(
+            &request,
+            &[("pythonLocation", DEFAULT_PYTHON)],
+            Settings::new(),
+            events,
+            check_python,
+        )
     }
 
     fn prepare(&self, request: PrepareRequest, events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
-        let login = Login::of(
-            &request.target,
-            &request.secrets,
-            &request.user_config_dir,
-            &request.state_dir,
-        )?;
+        let login = Login::for_request(&request)?;
         let connection = login.connect(Some(events))?;
         let version = check_python(&connection, &request.target)?;
         Ok(PrepareReply {
@@ -99,7 +70,7 @@ impl Executor for RemoteExecutor {
     fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
         events.status(RunStatus::Preparing);
         let target = &request.target;
-        let login = Login::of(target, &request.secrets, &request.user_config_dir, &request.state_dir)?;
+        let login = Login::for_request(&request)?;
         mark("start");
         let connection = login.connect(Some(events))?;
         mark("connected");
@@ -134,14 +105,9 @@ impl Executor for RemoteExecutor {
                 environment: environment.into_iter().collect(),
                 preamble,
             };
-            if events.is_cancelled() {
-                let _ = remote_run::remove(&connection, &run_dir);
-                return Ok(RunOutcome {
-                    exit_code: 130,
-                    canceled: true,
-                });
+            if let Some(cancelled) = remote_run::start(&connection, &run_dir, &command, events)? {
+                return Ok(cancelled);
             }
-            remote_run::start(&connection, &run_dir, &command)?;
             mark("started");
             events.status(RunStatus::Running);
             let reconnect = || login.connect(None);

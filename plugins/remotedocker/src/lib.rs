@@ -10,9 +10,9 @@ use images::RemoteImages;
 use xp_dockerkit::environment::{ensure_environment, Environment, EnvironmentRequest};
 use xp_plugin_api::{
     AttachReply, AttachRequest, CleanReply, CleanRequest, Events, Executor, PluginDescription, PluginFailure,
-    PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus, Target,
+    PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus, Settings,
 };
-use xp_plugin_support::environment::{script_environment, DEFAULT_SHARED_DIRECTORY};
+use xp_plugin_support::environment::script_environment;
 use xp_sshkit::quote::{quote, shell_path};
 use xp_sshkit::remote_run::{self, RemoteCommand};
 use xp_sshkit::target::{self, Login};
@@ -41,64 +41,29 @@ fn environment(
 
 impl Executor for RemoteDockerExecutor {
     fn describe(&self) -> PluginDescription {
-        PluginDescription {
-            name: "remotedocker".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            api_version: xp_plugin_api::API_VERSION.into(),
-            target_types: vec!["remotedocker".into()],
-        }
+        PluginDescription::new("remotedocker", env!("CARGO_PKG_VERSION"), &["remotedocker"])
     }
 
     fn attach(&self, request: AttachRequest, events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
-        let mut settings = request.target.settings.clone();
-        if settings
-            .get("baseDockerImage")
-            .and_then(|v| v.as_str())
+        if request
+            .target
+            .setting_str("baseDockerImage")
             .is_none_or(|v| v.trim().is_empty())
         {
             return Err(PluginFailure::new(
                 "a remotedocker target needs a base image: pass --base-image IMAGE (an image the host's engine has)",
             ));
         }
-        settings
-            .entry("nativeSharedDirectory")
-            .or_insert(DEFAULT_SHARED_DIRECTORY.into());
-        let use_xp_key = target::take_use_xp_key(&mut settings);
-        let target = Target {
-            settings: settings.clone(),
-            ..request.target.clone()
-        };
-        let mut runconfig = xp_plugin_api::Settings::new();
+        let mut runconfig = Settings::new();
         runconfig.insert("PrepareEnvironment".into(), true.into());
-        let mut reply = AttachReply {
-            settings,
-            runconfig,
-            ..AttachReply::default()
-        };
-        if use_xp_key {
-            target::offer_xp_key(&target, &mut reply)?;
-            return Ok(reply);
-        }
-        let login = Login::of(&target, &request.secrets, &request.user_config_dir, &request.state_dir)?;
-        let connection = login.connect(Some(events))?;
-        let version = RemoteImages {
-            connection: &connection,
-        }
-        .check()?;
-        reply.messages.push(format!(
-            "Connected to {} as {}: Docker {version}",
-            login.endpoint.address, login.endpoint.username
-        ));
-        Ok(reply)
+        target::attach(&request, &[], runconfig, events, |connection, _| {
+            let version = RemoteImages { connection }.check()?;
+            Ok(format!("Docker {version}"))
+        })
     }
 
     fn prepare(&self, request: PrepareRequest, events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
-        let login = Login::of(
-            &request.target,
-            &request.secrets,
-            &request.user_config_dir,
-            &request.state_dir,
-        )?;
+        let login = Login::for_request(&request)?;
         let connection = login.connect(Some(events))?;
         let environment = environment(&connection, &EnvironmentRequest::for_prepare(&request), events)?;
         Ok(PrepareReply {
@@ -110,7 +75,7 @@ impl Executor for RemoteDockerExecutor {
     fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
         events.status(RunStatus::Preparing);
         let target = &request.target;
-        let login = Login::of(target, &request.secrets, &request.user_config_dir, &request.state_dir)?;
+        let login = Login::for_request(&request)?;
         let connection = login.connect(Some(events))?;
         let environment = environment(&connection, &EnvironmentRequest::for_run(&request), events)?;
         let python = environment
@@ -127,22 +92,18 @@ impl Executor for RemoteDockerExecutor {
             let facts = remote_text(
                 &connection,
                 "reading the run's folder",
-                &format!("cd {} && pwd && id -u && id -g && echo \"$HOME\"", shell_path(&run_dir)),
+                &format!(
+                    "cd {} && pwd && id -u && id -g && mkdir -p {shared} && cd {shared} && pwd",
+                    shell_path(&run_dir),
+                    shared = target::shared_directory_word(target, &request.project_name),
+                ),
             )?;
             let facts: Vec<&str> = facts.lines().collect();
-            let [run_path, uid, gid, home] = facts[..] else {
+            let [run_path, uid, gid, shared] = facts[..] else {
                 return Err(PluginFailure::new(format!(
                     "unexpected answer from {}: {facts:?}",
                     connection.address
                 )));
-            };
-            let shared_base = target
-                .setting_str("nativeSharedDirectory")
-                .unwrap_or(DEFAULT_SHARED_DIRECTORY);
-            let shared_base = shared_base.trim_end_matches('/');
-            let shared = match shared_base.strip_prefix("~/") {
-                Some(rest) => format!("{home}/{rest}/{}", request.project_name),
-                None => format!("{shared_base}/{}", request.project_name),
             };
             let name = xp_dockerkit::container_name(&request.run_id, &request.project_dir);
             // --init: the script is not PID 1, so it reacts to SIGTERM as it would elsewhere.
@@ -178,16 +139,11 @@ impl Executor for RemoteDockerExecutor {
             let command = RemoteCommand {
                 argv,
                 environment: Vec::new(),
-                preamble: vec![format!("mkdir -p {}", quote(&shared))],
+                preamble: Vec::new(),
             };
-            if events.is_cancelled() {
-                let _ = remote_run::remove(&connection, &run_dir);
-                return Ok(RunOutcome {
-                    exit_code: 130,
-                    canceled: true,
-                });
+            if let Some(cancelled) = remote_run::start(&connection, &run_dir, &command, events)? {
+                return Ok(cancelled);
             }
-            remote_run::start(&connection, &run_dir, &command)?;
             events.status(RunStatus::Running);
             // Stopping the container itself: the `docker run` client only proxies signals.
             let stop = format!("setsid docker stop -t 3 {} </dev/null >/dev/null 2>&1 &", quote(&name));
@@ -201,12 +157,7 @@ impl Executor for RemoteDockerExecutor {
     }
 
     fn clean(&self, request: CleanRequest, events: &Events<'_>) -> Result<CleanReply, PluginFailure> {
-        let login = Login::of(
-            &request.target,
-            &request.secrets,
-            &request.user_config_dir,
-            &request.state_dir,
-        )?;
+        let login = Login::for_request(&request)?;
         let connection = login.connect(Some(events))?;
         RemoteImages {
             connection: &connection,

@@ -55,15 +55,29 @@ pub fn wrapper_script(command: &RemoteCommand) -> Result<String, PluginFailure> 
     Ok(script)
 }
 
-/// Starts the run in `run_dir` (which holds `work/`). Returns once the script is running.
-pub fn start(connection: &Connection, run_dir: &str, command: &RemoteCommand) -> Result<(), PluginFailure> {
+/// Starts the run in `run_dir` (which holds `work/`) and returns once the script is running;
+/// or, when the host asked to cancel meanwhile, removes the run's folder and returns the
+/// cancelled outcome instead.
+pub fn start(
+    connection: &Connection,
+    run_dir: &str,
+    command: &RemoteCommand,
+    events: &Events<'_>,
+) -> Result<Option<RunOutcome>, PluginFailure> {
+    if events.is_cancelled() {
+        let _ = remove(connection, run_dir);
+        return Ok(Some(RunOutcome {
+            exit_code: 130,
+            canceled: true,
+        }));
+    }
     let script = wrapper_script(command)?;
     let start = format!(
         "cd {run} && cat > xp-run.sh && (setsid sh xp-run.sh </dev/null >/dev/null 2>&1 &) && i=0; while [ ! -f pid ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done; [ -f pid ]",
         run = shell_path(run_dir)
     );
     connection.run("starting the run", &start, Some(script.as_bytes()))?;
-    Ok(())
+    Ok(None)
 }
 
 /// Asks the run's process group to stop: SIGTERM now, SIGKILL after the grace period.

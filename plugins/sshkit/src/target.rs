@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use xp_plugin_api::{AttachReply, Events, PluginFailure, RunRequest, Settings, Target};
+use xp_plugin_api::{
+    AttachReply, AttachRequest, CleanRequest, Events, PluginFailure, PrepareRequest, RunRequest, Settings, Target,
+};
 use xp_plugin_support::environment::DEFAULT_SHARED_DIRECTORY;
 
 use crate::connection::{Connection, Credentials, Endpoint};
@@ -32,7 +34,38 @@ pub struct Login {
     pub known_hosts: PathBuf,
 }
 
+/// A request that names a target to log in to: every request but `describe`.
+pub trait TargetRequest {
+    fn target(&self) -> &Target;
+    fn secrets(&self) -> &BTreeMap<String, String>;
+    fn user_config_dir(&self) -> &Path;
+    fn state_dir(&self) -> &Path;
+}
+
+macro_rules! target_request {
+    ($($request:ty),*) => {$(
+        impl TargetRequest for $request {
+            fn target(&self) -> &Target { &self.target }
+            fn secrets(&self) -> &BTreeMap<String, String> { &self.secrets }
+            fn user_config_dir(&self) -> &Path { &self.user_config_dir }
+            fn state_dir(&self) -> &Path { &self.state_dir }
+        }
+    )*};
+}
+
+target_request!(AttachRequest, PrepareRequest, RunRequest, CleanRequest);
+
 impl Login {
+    /// How `request`'s target logs in.
+    pub fn for_request(request: &impl TargetRequest) -> Result<Login, PluginFailure> {
+        Login::of(
+            request.target(),
+            request.secrets(),
+            request.user_config_dir(),
+            request.state_dir(),
+        )
+    }
+
     pub fn of(
         target: &Target,
         secrets: &BTreeMap<String, String>,
@@ -52,8 +85,49 @@ impl Login {
     }
 }
 
+/// The attach every SSH target does: its `defaults` (and the shared directory's) fill the
+/// settings the user left out; then either `-k` makes an xp key pair, or xp logs in and `check`
+/// says what the host offers (a phrase for the user, e.g. the interpreter's version).
+pub fn attach(
+    request: &AttachRequest,
+    defaults: &[(&str, &str)],
+    runconfig: Settings,
+    events: &Events<'_>,
+    check: impl FnOnce(&Connection, &Target) -> Result<String, PluginFailure>,
+) -> Result<AttachReply, PluginFailure> {
+    let mut settings = request.target.settings.clone();
+    for (key, value) in defaults {
+        settings.entry(*key).or_insert((*value).into());
+    }
+    settings
+        .entry("nativeSharedDirectory")
+        .or_insert(DEFAULT_SHARED_DIRECTORY.into());
+    let use_xp_key = take_use_xp_key(&mut settings);
+    let target = Target {
+        settings: settings.clone(),
+        ..request.target.clone()
+    };
+    let mut reply = AttachReply {
+        settings,
+        runconfig,
+        ..AttachReply::default()
+    };
+    if use_xp_key {
+        offer_xp_key(&target, &mut reply)?;
+        return Ok(reply);
+    }
+    let login = Login::of(&target, &request.secrets, &request.user_config_dir, &request.state_dir)?;
+    let connection = login.connect(Some(events))?;
+    let offered = check(&connection, &target)?;
+    reply.messages.push(format!(
+        "Connected to {} as {}: {offered}",
+        login.endpoint.address, login.endpoint.username
+    ));
+    Ok(reply)
+}
+
 /// Takes `useXpSshKey` out of attach settings (it is a request, not a setting to keep).
-pub fn take_use_xp_key(settings: &mut Settings) -> bool {
+fn take_use_xp_key(settings: &mut Settings) -> bool {
     settings
         .remove("useXpSshKey")
         .and_then(|v| v.as_bool())
@@ -62,7 +136,7 @@ pub fn take_use_xp_key(settings: &mut Settings) -> bool {
 
 /// For `-k`: makes a key pair, hands the private key to the host's secret store through the
 /// reply, and tells the user the line to add on the host.
-pub fn offer_xp_key(target: &Target, reply: &mut AttachReply) -> Result<(), PluginFailure> {
+fn offer_xp_key(target: &Target, reply: &mut AttachReply) -> Result<(), PluginFailure> {
     let endpoint = Endpoint::of(target)?;
     let pair = crate::keys::generate(&format!("xp-{}@{}", target.name, endpoint.address.host))?;
     reply.messages.push(format!(

@@ -46,12 +46,7 @@ fn made_up_key() -> String {
 
 impl Executor for Fixture {
     fn describe(&self) -> PluginDescription {
-        PluginDescription {
-            name: "fixture".into(),
-            version: "0.0.0".into(),
-            api_version: xp_plugin_api::API_VERSION.into(),
-            target_types: vec!["crashy".into()],
-        }
+        PluginDescription::new("fixture", "0.0.0", &["crashy"])
     }
 
     fn attach(&self, request: AttachRequest, events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
