@@ -14,7 +14,6 @@ use futures_util::StreamExt;
 use xp_plugin_api::{Events, PluginFailure};
 
 use crate::recipe::{Probe, Recipe};
-use xp_plugin_support::archive;
 
 /// Label on every image xp builds, naming the project folder it was built for.
 pub const PROJECT_LABEL: &str = "xp.project";
@@ -105,20 +104,11 @@ impl Engine {
         })
     }
 
-    /// What the image offers (conda, python, pip, spark-submit), by running it once; cached in
-    /// `cache_dir` by image id.
-    pub fn probe(&self, image_id: &str, cache_dir: &Path) -> Result<Probe, PluginFailure> {
-        let cache = cache_dir.join("probes").join(image_id.replace(':', "_"));
-        if let Ok(text) = std::fs::read_to_string(&cache) {
-            return Ok(Probe::parse(&text));
-        }
-        let output = self.run_to_string(image_id, &["sh", "-c", Probe::SCRIPT])?;
-        let probe = Probe::parse(&output);
-        if let Some(parent) = cache.parent() {
-            let _ = std::fs::create_dir_all(parent);
-            let _ = std::fs::write(&cache, probe.to_line());
-        }
-        Ok(probe)
+    /// What the image offers (conda, python, pip, spark-submit), by running it once.
+    pub fn probe(&self, image_id: &str) -> Result<Probe, PluginFailure> {
+        Ok(Probe::parse(
+            &self.run_to_string(image_id, &["sh", "-c", Probe::SCRIPT])?,
+        ))
     }
 
     /// Runs a short command in a throwaway container and returns its output.
@@ -179,16 +169,7 @@ impl Engine {
         project_dir: &Path,
         events: &Events<'_>,
     ) -> Result<(), PluginFailure> {
-        let files: Vec<(&str, &[u8])> = std::iter::once(("Dockerfile", recipe.dockerfile.as_bytes()))
-            .chain(
-                recipe
-                    .files
-                    .iter()
-                    .map(|(name, bytes)| (name.as_str(), bytes.as_slice())),
-            )
-            .collect();
-        let context =
-            archive::tar(&[], &files).map_err(|e| PluginFailure::new(format!("packing the build context: {e}")))?;
+        let context = recipe.build_context()?;
         let mut labels = HashMap::new();
         let project = project_dir.to_string_lossy().into_owned();
         labels.insert(PROJECT_LABEL, project.as_str());

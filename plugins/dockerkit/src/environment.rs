@@ -14,8 +14,8 @@ pub trait Images {
     fn description(&self) -> String;
     /// The id of an image, or `None` when the engine does not have it.
     fn image_id(&self, image: &str) -> Result<Option<String>, PluginFailure>;
-    /// What an image offers, cached in `cache_dir` by image id.
-    fn probe(&self, image_id: &str, cache_dir: &Path) -> Result<Probe, PluginFailure>;
+    /// What an image offers, found by running it ([`probe`] caches it by image id).
+    fn probe(&self, image_id: &str) -> Result<Probe, PluginFailure>;
     /// Builds `recipe` as `tag`, labelled with the project, showing progress.
     fn build(&self, recipe: &Recipe, tag: &str, project_dir: &Path, events: &Events<'_>) -> Result<(), PluginFailure>;
 }
@@ -27,8 +27,8 @@ impl Images for Engine {
     fn image_id(&self, image: &str) -> Result<Option<String>, PluginFailure> {
         Engine::image_id(self, image)
     }
-    fn probe(&self, image_id: &str, cache_dir: &Path) -> Result<Probe, PluginFailure> {
-        Engine::probe(self, image_id, cache_dir)
+    fn probe(&self, image_id: &str) -> Result<Probe, PluginFailure> {
+        Engine::probe(self, image_id)
     }
     fn build(&self, recipe: &Recipe, tag: &str, project_dir: &Path, events: &Events<'_>) -> Result<(), PluginFailure> {
         Engine::build(self, recipe, tag, project_dir, events)
@@ -102,6 +102,20 @@ impl Environment {
     }
 }
 
+/// What an image offers: probed once per image id, then read from `<state_dir>/probes/`.
+fn probe(engine: &dyn Images, image_id: &str, state_dir: &Path) -> Result<Probe, PluginFailure> {
+    let cache = state_dir.join("probes").join(image_id.replace(':', "_"));
+    if let Ok(text) = std::fs::read_to_string(&cache) {
+        return Ok(Probe::parse(&text));
+    }
+    let probe = engine.probe(image_id)?;
+    if let Some(parent) = cache.parent() {
+        let _ = std::fs::create_dir_all(parent);
+        let _ = std::fs::write(&cache, probe.to_line());
+    }
+    Ok(probe)
+}
+
 /// Finds the environment image of a target for these dependencies, building it when allowed.
 pub fn ensure_environment(
     engine: &dyn Images,
@@ -126,7 +140,7 @@ pub fn ensure_environment(
             engine.description()
         ))
     })?;
-    let base_probe = engine.probe(&base_id, request.state_dir)?;
+    let base_probe = probe(engine, &base_id, request.state_dir)?;
     let recipe =
         recipe(&base_id, &base_probe, request.dependencies, request.project_dir).map_err(PluginFailure::new)?;
     if recipe.nothing_to_install {
@@ -156,7 +170,7 @@ pub fn ensure_environment(
             (id, false)
         }
     };
-    let probe = engine.probe(&image_id, request.state_dir)?;
+    let probe = probe(engine, &image_id, request.state_dir)?;
     Ok(Environment {
         image: tag,
         probe,

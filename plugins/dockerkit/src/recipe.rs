@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
-use xp_plugin_api::Dependencies;
+use xp_plugin_api::{Dependencies, PluginFailure};
 
 /// Bump when the Dockerfile xp writes changes meaning: every environment is rebuilt.
 pub const RECIPE_VERSION: u32 = 1;
@@ -69,6 +69,15 @@ pub struct Recipe {
 }
 
 impl Recipe {
+    /// The build context: the Dockerfile and the local wheels, as a tar.
+    pub fn build_context(&self) -> Result<Vec<u8>, PluginFailure> {
+        let files: Vec<(&str, &[u8])> = std::iter::once(("Dockerfile", self.dockerfile.as_bytes()))
+            .chain(self.files.iter().map(|(name, bytes)| (name.as_str(), bytes.as_slice())))
+            .collect();
+        xp_plugin_support::archive::tar(&[], &files)
+            .map_err(|e| PluginFailure::new(format!("packing the build context: {e}")))
+    }
+
     /// The image tag for a project: `xp-env/<project>-<folder hash>:<hash>`. The folder's hash
     /// keeps two projects of the same name apart, so cleaning one never removes the other's.
     pub fn tag(&self, project_name: &str, project_dir: &std::path::Path) -> String {

@@ -7,7 +7,6 @@ use std::path::Path;
 use xp_dockerkit::environment::Images;
 use xp_dockerkit::{Probe, Recipe};
 use xp_plugin_api::{Events, PluginFailure};
-use xp_plugin_support::archive;
 use xp_sshkit::quote::quote;
 use xp_sshkit::Connection;
 
@@ -56,11 +55,7 @@ impl Images for RemoteImages<'_> {
         )))
     }
 
-    fn probe(&self, image_id: &str, cache_dir: &Path) -> Result<Probe, PluginFailure> {
-        let cache = cache_dir.join("probes").join(image_id.replace(':', "_"));
-        if let Ok(text) = std::fs::read_to_string(&cache) {
-            return Ok(Probe::parse(&text));
-        }
+    fn probe(&self, image_id: &str) -> Result<Probe, PluginFailure> {
         let output = self.connection.run(
             "probing the image",
             &format!(
@@ -70,25 +65,11 @@ impl Images for RemoteImages<'_> {
             ),
             None,
         )?;
-        let probe = Probe::parse(&String::from_utf8_lossy(&output));
-        if let Some(parent) = cache.parent() {
-            let _ = std::fs::create_dir_all(parent);
-            let _ = std::fs::write(&cache, probe.to_line());
-        }
-        Ok(probe)
+        Ok(Probe::parse(&String::from_utf8_lossy(&output)))
     }
 
     fn build(&self, recipe: &Recipe, tag: &str, project_dir: &Path, events: &Events<'_>) -> Result<(), PluginFailure> {
-        let files: Vec<(&str, &[u8])> = std::iter::once(("Dockerfile", recipe.dockerfile.as_bytes()))
-            .chain(
-                recipe
-                    .files
-                    .iter()
-                    .map(|(name, bytes)| (name.as_str(), bytes.as_slice())),
-            )
-            .collect();
-        let context =
-            archive::tar(&[], &files).map_err(|e| PluginFailure::new(format!("packing the build context: {e}")))?;
+        let context = recipe.build_context()?;
         let command = format!(
             "docker build --label {} -t {} -",
             quote(&format!(
