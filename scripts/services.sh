@@ -3,6 +3,10 @@
 #
 #   scripts/services.sh start  [docker|ssh|spark ...]   start what is missing, reuse what is up
 #   scripts/services.sh stop   [docker|ssh|spark ...]   stop only what this script started
+#
+# With XP_SERVICES_OWNER set (scripts/test.sh sets it), `start` records which components it had
+# to launch under that name, and `stop` stops only those: a test run never stops services that
+# were already up when it began (another test run, or a developer, may be using them).
 #   scripts/services.sh status [docker|ssh|spark ...]   health of each component (exit 1 if any down)
 #   scripts/services.sh env    [docker|ssh|spark ...]   `export XP_TEST_...=...` lines for the tests
 #
@@ -66,8 +70,15 @@ case $cmd in
     log "start: ${components[*]} (state $XP_SERVICES_DIR, cache $XP_SERVICES_CACHE)"
     # Order matters: Docker first (the ssh users join the docker socket's group), then ssh
     # (the Spark check job runs through it), then Spark.
+    mkdir -p "$XP_SERVICES_DIR/owners"
     for c in "${ALL_COMPONENTS[@]}"; do
-      if has_component "$c"; then "${c}_start"; fi
+      has_component "$c" || continue
+      was_up=0
+      "${c}_status" >/dev/null 2>&1 && was_up=1
+      "${c}_start"
+      if [ "$was_up" = 0 ] && [ -n "${XP_SERVICES_OWNER:-}" ]; then
+        echo "$XP_SERVICES_OWNER" >"$XP_SERVICES_DIR/owners/$c"
+      fi
     done
     log "start: all requested services ready in $(since "$t_start")"
     ;;
@@ -76,7 +87,14 @@ case $cmd in
     take_lock
     # Reverse order.
     for c in spark ssh docker; do
-      if has_component "$c"; then "${c}_stop"; fi
+      has_component "$c" || continue
+      if [ -n "${XP_SERVICES_OWNER:-}" ] \
+        && [ "$(cat "$XP_SERVICES_DIR/owners/$c" 2>/dev/null)" != "$XP_SERVICES_OWNER" ]; then
+        log "$c: already up before $XP_SERVICES_OWNER started; leaving it running"
+        continue
+      fi
+      "${c}_stop"
+      rm -f "$XP_SERVICES_DIR/owners/$c"
     done
     log "stop: done"
     ;;

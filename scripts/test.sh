@@ -12,6 +12,7 @@ command -v python3 >/dev/null || { echo "error: python3 is missing; the local ta
 
 # Real services the end-to-end tests talk to (a Docker engine and locally built images).
 # Reuses what is up; stops, when the tests end, only what it started here.
+export XP_SERVICES_OWNER="test.sh-$$"
 scripts/services.sh start docker ssh spark
 trap 'scripts/services.sh stop docker ssh spark' EXIT
 
