@@ -1,10 +1,15 @@
 #![allow(non_local_definitions)] // emitted by #[sabi_trait]
 
-//! The `abi_stable` types that cross the host/plugin boundary.
+//! The `abi_stable` types that cross the host/plugin boundary. **Frozen.**
 //!
-//! Keep this module small: every type here is layout-checked when a plugin loads, so a change
-//! to any of them is a breaking change unless it follows the rules in `PLUGINS.md` (new module
-//! fields after the last prefix field, new sink methods after the last prefix method).
+//! abi_stable checks the layout of everything reachable from the root module when a plugin
+//! loads, with the host's types as the expected side. Its check refuses a library whose prefix
+//! type has *fewer* fields than the host's (only a library with more fields than an older host
+//! passes), so adding a module field or a sink method would refuse every plugin built before.
+//! These types therefore never change within a major version. Everything that grows crosses as
+//! data instead: verbs are names dispatched by [`PluginMod::call`], events are kinds dispatched
+//! by [`EventSink::event`], and every request, reply and event payload is JSON (see
+//! [`crate::protocol`]).
 
 use abi_stable::{
     declare_root_module_statics,
@@ -17,7 +22,7 @@ use abi_stable::{
 
 /// Which stream a log line came from.
 #[repr(u8)]
-#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LogStream {
     /// The script's standard output.
     Stdout = 0,
@@ -30,19 +35,17 @@ pub enum LogStream {
 
 /// Where a plugin reports what happens while it works. Every method may be called from any
 /// thread, as often as needed; none of them blocks for long.
+///
+/// Frozen: new kinds of report are new event kinds for [`EventSink::event`], never new methods.
 #[sabi_trait]
 pub trait EventSink: Send + Sync {
-    /// One line of output, without its line terminator.
+    /// One line of output, without its line terminator. The hot path: no JSON.
     fn log(&self, stream: LogStream, line: RStr<'_>);
 
-    /// A change of run status, by name (`Preparing`, `Running`, ...).
-    fn status(&self, status: RStr<'_>);
-
-    /// Progress of a long step; `total` is 0 when unknown.
-    fn progress(&self, label: RStr<'_>, done: u64, total: u64);
-
-    /// A metric value (JSON: a number, a string, or a list) logged by the script.
-    fn metric(&self, name: RStr<'_>, value_json: RStr<'_>);
+    /// An event of `kind` with a JSON payload (see [`crate::protocol::events`]): `status`,
+    /// `progress`, `metric`, and any kind a later plugin-api adds. A host ignores kinds it
+    /// does not know.
+    fn event(&self, kind: RStr<'_>, payload_json: RStr<'_>);
 
     /// Whether the host asked for the work to stop. Plugins poll this and end what they
     /// started when it turns true.
@@ -57,38 +60,26 @@ pub type SinkRef<'a> = EventSink_TO<'a, abi_stable::sabi_types::RRef<'a, ()>>;
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone)]
 pub struct PluginError {
-    /// `panic` when the plugin panicked, `request` when the host's request could not be read,
-    /// `failed` otherwise.
+    /// What kind of error, by name (see [`crate::ErrorKind`]): `failed`, `panic`, `request`,
+    /// `unknown_verb`. A host treats kinds it does not know as `failed`.
     pub kind: RString,
     /// A message a user can act on. Never contains a secret.
     pub message: RString,
 }
 
-/// The root module every plugin library exports.
-///
-/// All entry points take a JSON request (see [`crate::protocol`]) and answer with a JSON reply.
+/// The root module every plugin library exports. Frozen: two entry points, forever.
 #[repr(C)]
 #[derive(StableAbi)]
 #[sabi(kind(Prefix(prefix_ref = PluginModRef)))]
-#[sabi(missing_field(option))]
 pub struct PluginMod {
-    /// Describes the plugin: [`crate::protocol::PluginDescription`].
+    /// Describes the plugin as JSON: [`crate::protocol::PluginDescription`], whose `verbs`
+    /// list what [`PluginMod::call`] answers.
     pub describe: extern "C" fn() -> RResult<RString, PluginError>,
-    /// Validates a target's settings, fills defaults, sets up access:
-    /// [`crate::protocol::AttachRequest`] -> [`crate::protocol::AttachReply`].
-    pub attach: extern "C" fn(RStr<'_>, SinkRef<'_>) -> RResult<RString, PluginError>,
-    /// Prepares the environment of a target ahead of a run:
-    /// [`crate::protocol::PrepareRequest`] -> [`crate::protocol::PrepareReply`].
-    pub prepare: extern "C" fn(RStr<'_>, SinkRef<'_>) -> RResult<RString, PluginError>,
-    /// Runs a snapshot: [`crate::protocol::RunRequest`] -> [`crate::protocol::RunOutcome`].
-    ///
-    /// New entry points go after this one; hosts read them as `Option`s, since plugins built
-    /// against an older plugin-api do not have them.
+    /// Calls the verb named by the first argument (`attach`, `prepare`, `run`, `clean`, ...)
+    /// with a JSON request, and answers with a JSON reply. A verb the plugin does not know
+    /// answers an error of kind `unknown_verb`.
     #[sabi(last_prefix_field)]
-    pub run: extern "C" fn(RStr<'_>, SinkRef<'_>) -> RResult<RString, PluginError>,
-    /// Removes what the plugin built for a project (images, environments):
-    /// [`crate::protocol::CleanRequest`] -> [`crate::protocol::CleanReply`]. Since 0.1.1.
-    pub clean: extern "C" fn(RStr<'_>, SinkRef<'_>) -> RResult<RString, PluginError>,
+    pub call: extern "C" fn(RStr<'_>, RStr<'_>, SinkRef<'_>) -> RResult<RString, PluginError>,
 }
 
 impl RootModule for PluginModRef {

@@ -1,48 +1,70 @@
 //! The stable ABI between the `xp` host and its executor plugins.
 //!
-//! This is the one crate a plugin author depends on. It has two halves, kept apart on purpose:
+//! This is the one crate a plugin author must depend on. It has two halves, kept apart on
+//! purpose:
 //!
-//! * [`protocol`]: the requests and replies that cross the boundary. They travel as JSON text,
-//!   so adding a field never changes a type layout: old plugins ignore keys they do not know,
-//!   and new fields carry `#[serde(default)]` so old hosts' requests still parse.
-//! * [`abi`]: the few `abi_stable` types that carry those documents: the root module (a prefix
-//!   type of entry points) and the [`abi::EventSink`] trait object through which a plugin streams
-//!   log lines, status changes, progress and metrics back to the host while it works.
+//! * [`abi`]: the few `abi_stable` types that cross the boundary, frozen for the whole major
+//!   version: a root module of two entry points (`describe`, and `call`, which dispatches on a
+//!   verb's name) and the [`abi::EventSink`] through which a plugin streams log lines and events
+//!   back to the host while it works.
+//! * [`protocol`]: the requests, replies and event payloads, which travel as JSON. Growing the
+//!   API means adding verbs, event kinds and fields here, never changing a checked layout.
 //!
 //! A plugin implements [`Executor`] and exports it with [`export_plugin!`]; the macro catches
-//! every panic at the boundary and turns it into an error the host records.
+//! every panic at the boundary and turns it into an error the host records. The guide,
+//! `PLUGINS.md`, is this crate's [`guide`] module; its examples are compiled as doc tests.
 //!
-//! See `plugin-api/PLUGINS.md` for the guide and the rules for evolving this ABI.
+//! Everything a plugin needs is reachable from this crate's root, including the crates its
+//! types come from ([`abi_stable`], [`serde`], [`serde_json`]).
 
 pub mod abi;
-mod events;
 mod executor;
 pub mod protocol;
+mod reporting;
 
+pub use abi::LogStream;
 pub use abi_stable;
-pub use events::Events;
-pub use executor::{Executor, PluginFailure};
+pub use executor::{ErrorKind, Executor, PluginFailure};
 pub use protocol::*;
+pub use reporting::Events;
+pub use serde;
+pub use serde_json;
 
-/// The version of this crate, which is the version of the plugin ABI. Plugins state the range
+/// The version of this crate, which is the version of the plugin API. Plugins state the range
 /// they need in `plugin.toml`; the host checks it with semver before loading any code.
 pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+#[doc = include_str!("../PLUGINS.md")]
+pub mod guide {}
+
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::executor::{attach_entry, clean_entry, describe_entry, prepare_entry, run_entry};
+    pub use crate::executor::{call_entry, describe_entry};
 }
 
 /// Exports an [`Executor`] as this library's xp plugin.
 ///
-/// ```ignore
-/// #[derive(Default)]
+/// ```
+/// use xp_plugin_api::{Events, Executor, PluginDescription, PluginFailure, RunOutcome, RunRequest};
+///
 /// struct MyExecutor;
-/// impl xp_plugin_api::Executor for MyExecutor { /* ... */ }
-/// xp_plugin_api::export_plugin!(MyExecutor::default());
+///
+/// impl Executor for MyExecutor {
+///     fn describe(&self) -> PluginDescription {
+///         PluginDescription::new("mine", "0.1.0", &["mine"])
+///     }
+///     fn run(&self, _request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
+///         events.info("nothing to run");
+///         Ok(RunOutcome::exited(0))
+///     }
+/// }
+///
+/// xp_plugin_api::export_plugin!(MyExecutor);
+/// # fn main() {}
 /// ```
 ///
-/// The expression is evaluated once, on the first call into the plugin.
+/// The expression is evaluated once, on the first call into the plugin (inside the panic
+/// guard).
 #[macro_export]
 macro_rules! export_plugin {
     ($make:expr) => {
@@ -60,42 +82,18 @@ macro_rules! export_plugin {
             extern "C" fn describe() -> __as::std_types::RResult<__as::std_types::RString, $crate::abi::PluginError> {
                 $crate::__private::describe_entry(executor)
             }
-            extern "C" fn attach(
-                request: __as::std_types::RStr<'_>,
-                sink: $crate::abi::SinkRef<'_>,
-            ) -> __as::std_types::RResult<__as::std_types::RString, $crate::abi::PluginError> {
-                $crate::__private::attach_entry(executor, request, sink)
-            }
-            extern "C" fn prepare(
-                request: __as::std_types::RStr<'_>,
-                sink: $crate::abi::SinkRef<'_>,
-            ) -> __as::std_types::RResult<__as::std_types::RString, $crate::abi::PluginError> {
-                $crate::__private::prepare_entry(executor, request, sink)
-            }
-            extern "C" fn run(
-                request: __as::std_types::RStr<'_>,
-                sink: $crate::abi::SinkRef<'_>,
-            ) -> __as::std_types::RResult<__as::std_types::RString, $crate::abi::PluginError> {
-                $crate::__private::run_entry(executor, request, sink)
-            }
 
-            extern "C" fn clean(
+            extern "C" fn call(
+                verb: __as::std_types::RStr<'_>,
                 request: __as::std_types::RStr<'_>,
                 sink: $crate::abi::SinkRef<'_>,
             ) -> __as::std_types::RResult<__as::std_types::RString, $crate::abi::PluginError> {
-                $crate::__private::clean_entry(executor, request, sink)
+                $crate::__private::call_entry(executor, verb, request, sink)
             }
 
             fn root_module() -> $crate::abi::PluginModRef {
                 use __as::prefix_type::PrefixTypeTrait;
-                $crate::abi::PluginMod {
-                    describe,
-                    attach,
-                    prepare,
-                    run,
-                    clean,
-                }
-                .leak_into_prefix()
+                $crate::abi::PluginMod { describe, call }.leak_into_prefix()
             }
 
             extern "C" fn erased_root_module() -> __as::library::RootModuleResult {

@@ -246,7 +246,7 @@ pub fn fixture_plugin_dir(project: &TestProject) -> PathBuf {
     );
     let manifest = dir.join("fixture.plugin.toml");
     let text = format!(
-        "name = \"fixture\"\nversion = \"0.0.0\"\ntarget_types = [\"crashy\"]\nplugin_api = \"^0.1\"\nlibrary = \"{}\"\n",
+        "name = \"fixture\"\nversion = \"0.0.0\"\ntarget_types = [\"crashy\"]\nplugin_api = \"^1.0\"\nlibrary = \"{}\"\n",
         library.display()
     );
     // Written once, atomically: a detached run's supervisor may be reading it.

@@ -16,13 +16,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use xp_plugin_api::abi::LogStream;
+use xp_plugin_api::LogStream;
 use xp_plugin_api::{Dependencies, Events, PluginFailure, Target};
 
 use crate::fingerprint::Fingerprint;
 use crate::interpreter::{expand_home, find_interpreter, Interpreter};
 use crate::pip_failure::{pip_failure, PIP_ERROR_LINES};
-use crate::process;
+use xp_plugin_sdk::process;
 
 /// Written into an environment once it is complete; folders without it are never used.
 const READY_MARKER: &str = ".xp-ready";
@@ -254,7 +254,7 @@ pub fn ensure(spec: &Spec<'_>, events: &Events<'_>) -> Result<Prepared, PluginFa
         .env_remove("PYTHONHOME")
         .env_remove("PYTHONPATH");
     let mut venv_output = Vec::new();
-    let ended = process::run_streaming(venv, "python -m venv", events, |_, line| {
+    let ended = process::run_streaming_with(venv, "python -m venv", events, |_, line| {
         events.info(line);
         venv_output.push(line.to_owned());
     })?;
@@ -295,7 +295,7 @@ pub fn ensure(spec: &Spec<'_>, events: &Events<'_>) -> Result<Prepared, PluginFa
             .env_remove("PYTHONPATH");
         let mut errors: Vec<String> = Vec::new();
         let mut last_stdout: VecDeque<String> = VecDeque::new();
-        let ended = process::run_streaming(pip, "pip", events, |stream, line| {
+        let ended = process::run_streaming_with(pip, "pip", events, |stream, line| {
             if line.trim().is_empty() {
                 return;
             }

@@ -28,14 +28,7 @@ fn is_executable(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-pub(crate) fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix('~'), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
-            PathBuf::from(home).join(rest.trim_start_matches('/'))
-        }
-        _ => PathBuf::from(path),
-    }
-}
+pub(crate) use xp_plugin_sdk::resolve::expand_home;
 
 /// `program` as a path (relative ones against the project) or looked up on PATH.
 fn find_program(program: &str, project_dir: &Path) -> Option<PathBuf> {

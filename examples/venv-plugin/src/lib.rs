@@ -16,10 +16,8 @@ mod environment;
 mod fingerprint;
 mod interpreter;
 mod pip_failure;
-mod process;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use environment::{Environment, Prepared, Spec};
@@ -28,9 +26,10 @@ use xp_plugin_api::{
     AttachReply, AttachRequest, CleanReply, CleanRequest, Events, Executor, PluginDescription, PluginFailure,
     PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus, Target,
 };
-
-/// Where Workbench kept the shared directory when `nativeSharedDirectory` is not set.
-const DEFAULT_SHARED_DIRECTORY: &str = "~/.azureml/share/";
+use xp_plugin_sdk::environment::{
+    local_shared_directory, script_environment, with_trailing_slash, DEFAULT_SHARED_DIRECTORY,
+};
+use xp_plugin_sdk::{outputs, process};
 
 #[derive(Default)]
 struct VenvExecutor;
@@ -44,48 +43,30 @@ fn unsupported_framework(framework: &str, target: &Target) -> Option<PluginFailu
     })
 }
 
-fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix('~'), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
-            PathBuf::from(home).join(rest.trim_start_matches('/'))
-        }
-        _ => PathBuf::from(path),
-    }
-}
-
 /// `<nativeSharedDirectory>/<project>/`, created.
 fn shared_directory(request: &RunRequest) -> Result<String, PluginFailure> {
-    let base = request
-        .target
-        .setting_str("nativeSharedDirectory")
-        .filter(|dir| !dir.trim().is_empty())
-        .unwrap_or(DEFAULT_SHARED_DIRECTORY);
-    let dir = expand_home(base).join(&request.project_name);
+    let dir = local_shared_directory(request);
     std::fs::create_dir_all(&dir).map_err(|e| {
         PluginFailure::new(format!(
             "creating the shared directory {} (nativeSharedDirectory in aml_config/{}.compute): {e}",
             dir.display(),
-            request.target.name
+            request.context.target.name
         ))
     })?;
-    Ok(format!("{}/", dir.display()))
+    Ok(with_trailing_slash(&dir))
 }
 
-/// The script's environment: the run's variables, xp's helpers first on `PYTHONPATH`,
-/// unbuffered output, and the virtual environment activated (`VIRTUAL_ENV`, `PATH`), so that
-/// the script's own `python` and `pip` subprocesses use it too.
-fn script_environment(request: &RunRequest, venv: &Environment, shared: String) -> BTreeMap<String, String> {
-    let mut environment = request.environment.clone();
-    let support = request.support_dir.to_string_lossy().into_owned();
-    let pythonpath = environment
-        .remove("PYTHONPATH")
-        .or_else(|| std::env::var("PYTHONPATH").ok())
-        .filter(|rest| !rest.is_empty())
-        .map(|rest| format!("{support}:{rest}"))
-        .unwrap_or(support);
-    environment.insert("PYTHONPATH".into(), pythonpath);
-    environment.insert("PYTHONUNBUFFERED".into(), "1".into());
-    environment.insert("AZUREML_NATIVE_SHARE_DIRECTORY".into(), shared);
+/// The script's environment as every target gives it (the run's variables, xp's helpers first
+/// on `PYTHONPATH`, unbuffered output, the shared directory), with the virtual environment
+/// activated (`VIRTUAL_ENV`, `PATH`), so that the script's own `python` and `pip` subprocesses
+/// use it too.
+fn venv_environment(request: &RunRequest, venv: &Environment, shared: String) -> BTreeMap<String, String> {
+    let mut environment = script_environment(
+        request,
+        &request.support_dir.to_string_lossy(),
+        std::env::var("PYTHONPATH").ok().as_deref(),
+        Some(&shared),
+    );
     environment.insert("VIRTUAL_ENV".into(), venv.dir.to_string_lossy().into_owned());
     let path = environment
         .get("PATH")
@@ -96,40 +77,13 @@ fn script_environment(request: &RunRequest, venv: &Environment, shared: String) 
     environment
 }
 
-/// Moves the files of `from` (the snapshot's `outputs/`) into `to`, replacing files of the same
-/// name: a rename when both are on one file system, a copy otherwise.
-fn collect_outputs(from: &Path, to: &Path) -> std::io::Result<()> {
-    if !from.is_dir() {
-        return Ok(());
-    }
-    if !to.exists() {
-        if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        if std::fs::rename(from, to).is_ok() {
-            return Ok(());
-        }
-    }
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let (source, target) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type()?.is_dir() {
-            collect_outputs(&source, &target)?;
-        } else if std::fs::rename(&source, &target).is_err() {
-            std::fs::copy(&source, &target)?;
-        }
-    }
-    Ok(())
-}
-
 impl Executor for VenvExecutor {
     fn describe(&self) -> PluginDescription {
         PluginDescription::new("venv", env!("CARGO_PKG_VERSION"), &["venv"])
     }
 
     fn attach(&self, request: AttachRequest, _events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
-        let mut settings = request.target.settings.clone();
+        let mut settings = request.context.target.settings.clone();
         settings
             .entry("pythonLocation")
             .or_insert_with(|| DEFAULT_PYTHON.into());
@@ -138,9 +92,9 @@ impl Executor for VenvExecutor {
             .or_insert_with(|| DEFAULT_SHARED_DIRECTORY.into());
         let target = Target {
             settings: settings.clone(),
-            ..request.target
+            ..request.context.target
         };
-        let python = interpreter::find_interpreter(&target, &request.project_dir)?;
+        let python = interpreter::find_interpreter(&target, &request.context.project_dir)?;
         if !python.has_venv {
             return Err(PluginFailure::new(format!(
                 "Python {} ({}) lacks the venv and ensurepip modules; install them (on Debian and Ubuntu: apt install python3-venv) or pass --python-location with another interpreter",
@@ -148,53 +102,45 @@ impl Executor for VenvExecutor {
                 python.executable.display()
             )));
         }
-        let mut runconfig = xp_plugin_api::Settings::new();
-        runconfig.insert("PrepareEnvironment".into(), true.into());
-        Ok(AttachReply {
-            settings,
-            runconfig,
-            messages: vec![format!(
+        Ok(AttachReply::new(settings)
+            .runconfig("PrepareEnvironment", true)
+            .message(format!(
                 "Runs on '{}' use virtual environments made with Python {} ({}) from the pip list of the run configuration's CondaDependenciesFile, cached in {}",
                 target.name,
                 python.version,
                 python.executable.display(),
-                request.state_dir.join("venvs").display()
-            )],
-            ..AttachReply::default()
-        })
+                request.context.state_dir.join("venvs").display()
+            )))
     }
 
     fn prepare(&self, request: PrepareRequest, events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
-        if let Some(failure) = unsupported_framework(&request.framework, &request.target) {
+        if let Some(failure) = unsupported_framework(&request.framework, &request.context.target) {
             return Err(failure);
         }
         let spec = Spec {
-            project_dir: &request.project_dir,
-            target: &request.target,
+            project_dir: &request.context.project_dir,
+            target: &request.context.target,
             dependencies: &request.dependencies,
-            state_dir: &request.state_dir,
+            state_dir: &request.context.state_dir,
         };
         match environment::ensure(&spec, events)? {
-            Prepared::Ready(venv) => Ok(PrepareReply {
-                cached: venv.cached,
-                messages: vec![format!(
-                    "Virtual environment {} (Python {}, {} pip package(s)): {}",
-                    venv.hash,
-                    venv.interpreter.version,
-                    request.dependencies.pip_packages.len(),
-                    venv.dir.display()
-                )],
-            }),
+            Prepared::Ready(venv) => Ok(PrepareReply::new(venv.cached).message(format!(
+                "Virtual environment {} (Python {}, {} pip package(s)): {}",
+                venv.hash,
+                venv.interpreter.version,
+                request.dependencies.pip_packages.len(),
+                venv.dir.display()
+            ))),
             Prepared::Canceled => Err(PluginFailure::new(
                 "cancelled while building the virtual environment; nothing was cached",
             )),
         }
     }
 
-    /// `xp experiment clean` (plugin-api 0.1.1; older hosts never call it). Environments are
+    /// `xp experiment clean`. Environments are
     /// keyed by content, not by project, so they are shared: only unfinished builds go.
     fn clean(&self, request: CleanRequest, _events: &Events<'_>) -> Result<CleanReply, PluginFailure> {
-        let venvs = request.state_dir.join("venvs");
+        let venvs = request.context.state_dir.join("venvs");
         let cleaned = environment::clean(&venvs)?;
         let message = if cleaned.environments == 0 {
             "No virtual environments are cached.".to_owned()
@@ -205,31 +151,25 @@ impl Executor for VenvExecutor {
                 venvs.display()
             )
         };
-        Ok(CleanReply {
-            removed: cleaned.removed.iter().map(|p| p.display().to_string()).collect(),
-            messages: vec![message],
-        })
+        Ok(CleanReply::new()
+            .removed_all(cleaned.removed.iter().map(|p| p.display().to_string()))
+            .message(message))
     }
 
     fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
         events.status(RunStatus::Preparing);
-        if let Some(failure) = unsupported_framework(&request.framework, &request.target) {
+        if let Some(failure) = unsupported_framework(&request.framework, &request.context.target) {
             return Err(failure);
         }
         let spec = Spec {
-            project_dir: &request.project_dir,
-            target: &request.target,
+            project_dir: &request.context.project_dir,
+            target: &request.context.target,
             dependencies: &request.dependencies,
-            state_dir: &request.state_dir,
+            state_dir: &request.context.state_dir,
         };
         let venv = match environment::ensure(&spec, events)? {
             Prepared::Ready(venv) => venv,
-            Prepared::Canceled => {
-                return Ok(RunOutcome {
-                    exit_code: 130,
-                    canceled: true,
-                })
-            }
+            Prepared::Canceled => return Ok(RunOutcome::canceled(130)),
         };
         let shared = shared_directory(&request)?;
         let mut command = Command::new(venv.python());
@@ -237,20 +177,17 @@ impl Executor for VenvExecutor {
             .args(&request.arguments)
             .current_dir(&request.snapshot_dir)
             .env_remove("PYTHONHOME")
-            .envs(script_environment(&request, &venv, shared));
+            .envs(venv_environment(&request, &venv, shared));
         events.status(RunStatus::Running);
         let what = format!("the script ({})", venv.python().display());
-        let ended = process::run_streaming(command, &what, events, |stream, line| events.log(stream, line))?;
-        collect_outputs(&request.snapshot_dir.join("outputs"), &request.artifacts_dir).map_err(|e| {
+        let outcome = process::run_streaming(command, &what, events)?;
+        outputs::collect(&request.snapshot_dir.join("outputs"), &request.artifacts_dir).map_err(|e| {
             PluginFailure::new(format!(
                 "collecting outputs/ into {}: {e}",
                 request.artifacts_dir.display()
             ))
         })?;
-        Ok(RunOutcome {
-            exit_code: ended.exit_code,
-            canceled: ended.canceled,
-        })
+        Ok(outcome)
     }
 }
 

@@ -333,13 +333,9 @@ fn attach(context: &CommandContext, project: &Project, args: AttachArgs) -> anyh
 
     signals::install();
     let request = AttachRequest {
-        project_dir: project.root().to_path_buf(),
-        target,
-        state_dir: context.dirs.plugin_state_dir(plugin.name()),
-        secrets: request_secrets,
-        user_config_dir: context.dirs.config.clone(),
+        context: plugin.context(project.root(), project.name(), target, &context.dirs, request_secrets),
     };
-    let redactor = Redactor::for_secrets(&request.secrets);
+    let redactor = Redactor::for_secrets(&request.context.secrets);
     let sink = RunSink::new(None, None, !context.quiet, signals::cancel_requested).with_redactor(redactor.clone());
     let reply = plugin
         .attach(&request, &sink)
@@ -368,15 +364,17 @@ fn attach(context: &CommandContext, project: &Project, args: AttachArgs) -> anyh
         }
     }
     let every_secret: Vec<&str> = request
+        .context
         .secrets
         .values()
         .chain(reply.secrets.values())
         .map(String::as_str)
         .filter(|secret| !secret.is_empty())
         .collect();
-    let redactor = Redactor::new(request.secrets.values().chain(reply.secrets.values()));
+    let redactor = Redactor::new(request.context.secrets.values().chain(reply.secrets.values()));
     let long_ones = Redactor::new(
         request
+            .context
             .secrets
             .values()
             .chain(reply.secrets.values())
@@ -388,7 +386,7 @@ fn attach(context: &CommandContext, project: &Project, args: AttachArgs) -> anyh
     for (key, value) in &settings {
         // A value the user gave as it is (a user name that happens to equal the password) is
         // not the plugin's doing.
-        let given_as_is = request.target.settings.get(key) == Some(value);
+        let given_as_is = request.context.target.settings.get(key) == Some(value);
         if !given_as_is && reveals_secret(value, &every_secret, &long_ones) {
             bail!(
                 "plugin '{}' returned a secret as the value of the setting `{key}`; refusing to write it into {} (the project folder is often committed). This is a bug in the plugin: it must return secrets in AttachReply.secrets",

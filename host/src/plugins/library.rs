@@ -1,17 +1,22 @@
-//! A plugin library loaded through abi_stable, and calls into it.
+//! A plugin library loaded through abi_stable, and calls into it by verb.
+
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use abi_stable::library::{lib_header_from_path, LibraryError};
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RResult, RStr, RString};
+use abi_stable::std_types::{RResult, RStr};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use xp_plugin_api::abi::{self, EventSink, EventSink_TO, PluginModRef, SinkRef};
+use xp_plugin_api::abi::{EventSink, EventSink_TO, PluginModRef, SinkRef};
+use xp_plugin_api::protocol::verbs;
 use xp_plugin_api::{
-    AttachReply, AttachRequest, CleanReply, CleanRequest, PluginDescription, PrepareReply, PrepareRequest, RunOutcome,
-    RunRequest,
+    AttachReply, AttachRequest, CleanReply, CleanRequest, ErrorKind, PluginDescription, PrepareReply, PrepareRequest,
+    RequestContext, RunOutcome, RunRequest, Target,
 };
 
 use super::{Manifest, PluginError};
+use crate::paths::UserDirs;
 
 /// A failed call into a plugin.
 #[derive(Debug, thiserror::Error)]
@@ -22,15 +27,19 @@ pub enum CallError {
     /// The plugin panicked; the message is the panic's.
     #[error("plugin '{plugin}' panicked: {message}")]
     Panicked { plugin: String, message: String },
-    /// The plugin was built against a plugin-api without this entry point.
-    #[error("plugin '{plugin}' does not support {what}: it was built against an older plugin-api; update the plugin")]
-    Unsupported { plugin: String, what: &'static str },
+    /// The plugin was built against a plugin-api without this verb.
+    #[error(
+        "plugin '{plugin}' predates {verb}: it was built against plugin-api {plugin_api}, and {verb} came later; install a newer build of the plugin"
+    )]
+    Predates {
+        plugin: String,
+        verb: String,
+        plugin_api: String,
+    },
     /// The plugin and host did not understand each other.
     #[error("plugin '{plugin}' and this xp disagree on the protocol: {message}")]
     Protocol { plugin: String, message: String },
 }
-
-type Entry = extern "C" fn(RStr<'_>, SinkRef<'_>) -> RResult<RString, abi::PluginError>;
 
 pub struct LoadedPlugin {
     pub manifest: Manifest,
@@ -78,9 +87,10 @@ impl LoadedPlugin {
         })?;
         let module = header.init_root_module::<PluginModRef>().map_err(|e| {
             load_error(format!(
-                "its ABI does not match this xp (plugin-api {}): {}\nRebuild the plugin against this plugin-api.",
+                "its ABI does not match this xp (plugin-api {}): {}\nRebuild the plugin against plugin-api {}.",
                 xp_plugin_api::API_VERSION,
-                short_library_error(&e)
+                short_library_error(&e),
+                xp_plugin_api::API_VERSION,
             ))
         })?;
         let description: PluginDescription = match (module.describe())() {
@@ -88,11 +98,7 @@ impl LoadedPlugin {
                 .map_err(|e| load_error(format!("its description could not be read: {e}")))?,
             RResult::RErr(error) => return Err(load_error(format!("describing itself failed: {}", error.message))),
         };
-        if !description
-            .target_types
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case(target_type))
-        {
+        if !description.serves(target_type) {
             return Err(load_error(format!(
                 "{} declares target type '{target_type}', but the library serves {:?}; the manifest and the library do not belong together",
                 manifest.path.display(),
@@ -110,12 +116,37 @@ impl LoadedPlugin {
         &self.manifest.name
     }
 
+    /// The library file.
+    pub fn library(&self) -> &Path {
+        &self.manifest.library
+    }
+
+    /// The context block of a request to this plugin about `target` of the project.
+    pub fn context(
+        &self,
+        project_dir: &Path,
+        project_name: &str,
+        target: Target,
+        dirs: &UserDirs,
+        secrets: BTreeMap<String, String>,
+    ) -> RequestContext {
+        RequestContext {
+            host_api_version: xp_plugin_api::API_VERSION.to_owned(),
+            project_dir: project_dir.to_path_buf(),
+            project_name: project_name.to_owned(),
+            target,
+            state_dir: dirs.plugin_state_dir(self.name()),
+            user_config_dir: dirs.config.clone(),
+            secrets,
+        }
+    }
+
     pub fn attach<S: EventSink + Send + Sync>(
         &self,
         request: &AttachRequest,
         sink: &S,
     ) -> Result<AttachReply, CallError> {
-        self.call(self.module.attach(), request, sink)
+        self.call(verbs::ATTACH, request, sink)
     }
 
     pub fn prepare<S: EventSink + Send + Sync>(
@@ -123,45 +154,52 @@ impl LoadedPlugin {
         request: &PrepareRequest,
         sink: &S,
     ) -> Result<PrepareReply, CallError> {
-        self.call(self.module.prepare(), request, sink)
+        self.call(verbs::PREPARE, request, sink)
     }
 
     pub fn run<S: EventSink + Send + Sync>(&self, request: &RunRequest, sink: &S) -> Result<RunOutcome, CallError> {
-        self.call(self.module.run(), request, sink)
+        self.call(verbs::RUN, request, sink)
     }
 
-    /// `clean` is optional: plugins built against plugin-api 0.1.0 lack it.
     pub fn clean<S: EventSink + Send + Sync>(&self, request: &CleanRequest, sink: &S) -> Result<CleanReply, CallError> {
-        let entry = self.module.clean().ok_or_else(|| CallError::Unsupported {
-            plugin: self.name().to_owned(),
-            what: "clean",
-        })?;
-        self.call(entry, request, sink)
+        self.call(verbs::CLEAN, request, sink)
     }
 
-    fn call<Req: Serialize, Reply: DeserializeOwned, S: EventSink + Send + Sync>(
+    /// Calls `verb` with `request`. A verb the plugin's description does not list is refused
+    /// here, before any of its code runs; one it lists but does not answer is refused the same.
+    pub fn call<Req: Serialize, Reply: DeserializeOwned, S: EventSink + Send + Sync>(
         &self,
-        entry: Entry,
+        verb: &str,
         request: &Req,
         sink: &S,
     ) -> Result<Reply, CallError> {
+        let predates = || CallError::Predates {
+            plugin: self.name().to_owned(),
+            verb: verb.to_owned(),
+            plugin_api: self.description.api_version.clone(),
+        };
+        if !self.description.answers(verb) {
+            return Err(predates());
+        }
         let request = serde_json::to_string(request).expect("requests are plain data");
         let sink_ref: SinkRef<'_> = EventSink_TO::from_ptr(sink, TD_Opaque);
-        match entry(RStr::from_str(&request), sink_ref) {
+        let reply = (self.module.call())(RStr::from_str(verb), RStr::from_str(&request), sink_ref);
+        match reply {
             RResult::ROk(json) => serde_json::from_str(&json).map_err(|e| CallError::Protocol {
                 plugin: self.name().to_owned(),
-                message: format!("its reply could not be read: {e}"),
+                message: format!("its reply to {verb} could not be read: {e}"),
             }),
-            RResult::RErr(error) => Err(match error.kind.as_str() {
-                "panic" => CallError::Panicked {
+            RResult::RErr(error) => Err(match ErrorKind::parse(error.kind.as_str()) {
+                ErrorKind::Panic => CallError::Panicked {
                     plugin: self.name().to_owned(),
                     message: error.message.into_string(),
                 },
-                "request" => CallError::Protocol {
+                ErrorKind::Request => CallError::Protocol {
                     plugin: self.name().to_owned(),
                     message: error.message.into_string(),
                 },
-                _ => CallError::Failed(error.message.into_string()),
+                ErrorKind::UnknownVerb => predates(),
+                ErrorKind::Failed => CallError::Failed(error.message.into_string()),
             }),
         }
     }

@@ -54,7 +54,7 @@ impl Manifest {
         }
         let plugin_api = VersionReq::parse(&raw.plugin_api).map_err(|e| {
             bad(format!(
-                "`plugin_api = \"{}\"` is not a semver requirement ({e}); expected e.g. \"^0.1\"",
+                "`plugin_api = \"{}\"` is not a semver requirement ({e}); expected e.g. \"^1.0\"",
                 raw.plugin_api
             ))
         })?;

@@ -68,16 +68,17 @@ pub fn drive(
     crate::timing::mark("run recorded");
     let started = now_ms();
     let recorder = store.as_ref().map(|store| Recorder { store, run_number });
-    let redactor = Redactor::for_secrets(&request.secrets);
+    let redactor = Redactor::for_secrets(&request.context.secrets);
     let sink = RunSink::new(recorder, log_file, reporting.echo, signals::cancel_requested)
         .quiet(reporting.quiet)
         .with_redactor(redactor.clone());
     let outcome = plugin.run(request, &sink).map_err(|source| SubmitError::PluginCall {
-        target: request.target.name.clone(),
+        target: request.context.target.name.clone(),
         compute_file: request
+            .context
             .project_dir
             .join("aml_config")
-            .join(format!("{}.compute", request.target.name)),
+            .join(format!("{}.compute", request.context.target.name)),
         source: redactor.call_error(source),
     });
     crate::timing::mark("plugin returned");
@@ -120,10 +121,7 @@ pub fn drive(
     }
     crate::timing::mark("run closed");
     let outcome = match outcome {
-        Err(_) if status == RunStatus::Canceled => xp_plugin_api::RunOutcome {
-            exit_code: 130,
-            canceled: true,
-        },
+        Err(_) if status == RunStatus::Canceled => xp_plugin_api::RunOutcome::canceled(130),
         other => other?,
     };
     let artifacts_note = if artifacts.is_empty() {

@@ -135,10 +135,15 @@ fn build_request(
     environment.insert("XP_RUN_NUMBER".into(), run_number.to_string());
 
     Ok(RunRequest {
+        context: plan.plugin.context(
+            project.root(),
+            project.name(),
+            plan.target.to_plugin_target(),
+            dirs,
+            plan.secrets.clone(),
+        ),
         run_id: run_id.to_owned(),
         run_number,
-        project_name: project.name().to_owned(),
-        project_dir: project.root().to_path_buf(),
         snapshot_dir,
         artifacts_dir,
         support_dir,
@@ -146,11 +151,7 @@ fn build_request(
         arguments: plan.arguments.clone(),
         environment,
         framework: plan.runconfig.framework.as_str().to_owned(),
-        target: plan.target.to_plugin_target(),
         dependencies: plan.dependencies.clone(),
         prepare_environment: plan.runconfig.prepare_environment,
-        state_dir: dirs.plugin_state_dir(plan.plugin.name()),
-        secrets: plan.secrets.clone(),
-        user_config_dir: dirs.config.clone(),
     })
 }

@@ -155,16 +155,11 @@ pub fn prepare(
     let secrets = plan::target_secrets(&target, dirs)?;
     signals::install();
     let request = PrepareRequest {
-        project_dir: project.root().to_path_buf(),
-        project_name: project.name().to_owned(),
-        target: target.to_plugin_target(),
+        context: plugin.context(project.root(), project.name(), target.to_plugin_target(), dirs, secrets),
         dependencies: plan::dependencies(project, &runconfig, quiet)?,
         framework: runconfig.framework.as_str().to_owned(),
-        state_dir: dirs.plugin_state_dir(plugin.name()),
-        secrets,
-        user_config_dir: dirs.config.clone(),
     };
-    let redactor = Redactor::for_secrets(&request.secrets);
+    let redactor = Redactor::for_secrets(&request.context.secrets);
     let sink = RunSink::new(None, None, true, signals::cancel_requested).with_redactor(redactor.clone());
     let mut reply = plugin
         .prepare(&request, &sink)
@@ -176,15 +171,11 @@ pub fn prepare(
 /// `xp experiment clean`: asks the target's plugin to remove what it built for this project.
 pub fn clean(project: &Project, dirs: &UserDirs, runconfig_name: &str) -> Result<CleanReply, SubmitError> {
     let (_, target, plugin) = configured_target(project, dirs, runconfig_name)?;
+    let secrets = plan::target_secrets(&target, dirs)?;
     let request = CleanRequest {
-        project_dir: project.root().to_path_buf(),
-        project_name: project.name().to_owned(),
-        target: target.to_plugin_target(),
-        state_dir: dirs.plugin_state_dir(plugin.name()),
-        secrets: plan::target_secrets(&target, dirs)?,
-        user_config_dir: dirs.config.clone(),
+        context: plugin.context(project.root(), project.name(), target.to_plugin_target(), dirs, secrets),
     };
-    let redactor = Redactor::for_secrets(&request.secrets);
+    let redactor = Redactor::for_secrets(&request.context.secrets);
     let sink = RunSink::new(None, None, true, signals::cancel_requested).with_redactor(redactor.clone());
     let mut reply = plugin
         .clean(&request, &sink)

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use abi_stable::std_types::RStr;
 use xp_plugin_api::abi::{EventSink, LogStream};
+use xp_plugin_api::protocol::events::{self, MetricEvent, ProgressEvent, StatusEvent};
 use xp_plugin_api::{RunStatus, METRIC_LINE_PREFIX};
 
 use crate::history::HistoryStore;
@@ -152,6 +153,31 @@ impl<'a> RunSink<'a> {
         }
     }
 
+    fn status(&self, status: &str) {
+        let Some(status) = RunStatus::parse(status) else {
+            self.problem(format!("the plugin reported an unknown status '{status}'"));
+            return;
+        };
+        // Final statuses are the host's to record, from the run's outcome.
+        if status.is_final() {
+            return;
+        }
+        if let Some(recorder) = &self.recorder {
+            let store = recorder.store.lock().expect("no panics while held");
+            if let Err(error) = store.set_status(recorder.run_number, status) {
+                self.problem(format!("recording status {status}: {error}"));
+            }
+        }
+    }
+
+    fn progress(&self, event: &ProgressEvent) {
+        if self.echo_info {
+            let total = event.total.map(|total| format!("/{total}")).unwrap_or_default();
+            let label = self.redactor.scrub(&event.label);
+            let _ = writeln!(std::io::stderr().lock(), "{label}: {}{total}", event.done);
+        }
+    }
+
     /// A metric line from xp's Python helper: `{"name": ..., "value": ...}`.
     fn metric_line(&self, json: &str) {
         #[derive(serde::Deserialize)]
@@ -192,35 +218,24 @@ impl EventSink for RunSink<'_> {
         self.write_line(stream, line);
     }
 
-    fn status(&self, status: RStr<'_>) {
-        let Some(status) = RunStatus::parse(status.as_str()) else {
-            self.problem(format!("the plugin reported an unknown status '{status}'"));
-            return;
-        };
-        // Final statuses are the host's to record, from the run's outcome.
-        if status.is_final() {
-            return;
+    fn event(&self, kind: RStr<'_>, payload_json: RStr<'_>) {
+        let payload = payload_json.as_str();
+        match kind.as_str() {
+            events::STATUS => match serde_json::from_str::<StatusEvent>(payload) {
+                Ok(event) => self.status(&event.status),
+                Err(error) => self.problem(format!("the plugin sent a status event xp cannot read: {error}")),
+            },
+            events::PROGRESS => match serde_json::from_str::<ProgressEvent>(payload) {
+                Ok(event) => self.progress(&event),
+                Err(error) => self.problem(format!("the plugin sent a progress event xp cannot read: {error}")),
+            },
+            events::METRIC => match serde_json::from_str::<MetricEvent>(payload) {
+                Ok(event) => self.record_metric(&event.name, event.value),
+                Err(error) => self.problem(format!("the plugin sent a metric event xp cannot read: {error}")),
+            },
+            // A kind from a newer plugin-api: this host has nothing to do with it.
+            _ => {}
         }
-        if let Some(recorder) = &self.recorder {
-            let store = recorder.store.lock().expect("no panics while held");
-            if let Err(error) = store.set_status(recorder.run_number, status) {
-                self.problem(format!("recording status {status}: {error}"));
-            }
-        }
-    }
-
-    fn progress(&self, label: RStr<'_>, done: u64, total: u64) {
-        if self.echo_info {
-            let total = if total == 0 { String::new() } else { format!("/{total}") };
-            let label = self.redactor.scrub(label.as_str());
-            let _ = writeln!(std::io::stderr().lock(), "{label}: {done}{total}");
-        }
-    }
-
-    fn metric(&self, name: RStr<'_>, value_json: RStr<'_>) {
-        let value = serde_json::from_str(value_json.as_str())
-            .unwrap_or_else(|_| serde_json::Value::String(value_json.as_str().to_owned()));
-        self.record_metric(name.as_str(), value);
     }
 
     fn is_cancelled(&self) -> bool {

@@ -30,7 +30,7 @@ const LAUNCH_FILE: &str = "launch.json";
 /// The text of `launch.json`: the request without its secrets.
 fn launch_file_bytes(request: &RunRequest, plugin_manifest: &Path) -> Vec<u8> {
     let mut request = request.clone();
-    request.secrets.clear();
+    request.context.secrets.clear();
     let file = LaunchFile {
         request,
         plugin_manifest: plugin_manifest.to_path_buf(),
@@ -97,21 +97,26 @@ pub fn supervise(run_dir: &Path) -> Result<Finished, SubmitError> {
         source: std::io::Error::other(error),
     })?;
     let mut request = file.request;
-    let store = HistoryStore::open(&request.project_dir.join(crate::project::XP_DIR))?;
+    let store = HistoryStore::open(&request.context.project_dir.join(crate::project::XP_DIR))?;
     store.set_driver(
         request.run_number,
         std::process::id(),
         crate::history::current_process_start(),
     )?;
     // The secrets of the target's settings as the submit saw them, from the user's store.
-    let secrets =
-        crate::secrets::resolve_for_plugin_target(&request.project_dir, &request.user_config_dir, &request.target)
-            .map_err(SubmitError::from);
+    let secrets = crate::secrets::resolve_for_plugin_target(
+        &request.context.project_dir,
+        &request.context.user_config_dir,
+        &request.context.target,
+    )
+    .map_err(SubmitError::from);
     let plugin = secrets.and_then(|secrets| {
-        request.secrets = secrets;
+        request.context.secrets = secrets;
         Manifest::read(&file.plugin_manifest)
             .map_err(SubmitError::from)
-            .and_then(|manifest| LoadedPlugin::load(manifest, &request.target.target_type).map_err(SubmitError::from))
+            .and_then(|manifest| {
+                LoadedPlugin::load(manifest, &request.context.target.target_type).map_err(SubmitError::from)
+            })
     });
     let plugin = match plugin {
         Ok(plugin) => plugin,
@@ -151,15 +156,15 @@ mod tests {
     #[test]
     fn the_launch_file_never_holds_the_secrets() {
         let mut request = RunRequest::default();
-        request.target.settings.insert(
+        request.context.target.settings.insert(
             "password".into(),
             serde_json::Value::String("secret:gpu-password-0a1b2c3d".into()),
         );
-        request.secrets.insert("password".into(), "hunter2".into());
+        request.context.secrets.insert("password".into(), "hunter2".into());
         let text = String::from_utf8(launch_file_bytes(&request, Path::new("/p/plugin.toml"))).unwrap();
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("secret:gpu-password-0a1b2c3d"), "{text}");
         let back: LaunchFile = serde_json::from_str(&text).unwrap();
-        assert!(back.request.secrets.is_empty());
+        assert!(back.request.context.secrets.is_empty());
     }
 }

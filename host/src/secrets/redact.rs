@@ -99,7 +99,7 @@ impl Redactor {
                 plugin,
                 message: self.scrub(&message).into_owned(),
             },
-            other @ CallError::Unsupported { .. } => other,
+            other @ CallError::Predates { .. } => other,
         }
     }
 }

@@ -11,7 +11,7 @@ use xp_plugin_api::{
     AttachReply, AttachRequest, Events, Executor, PluginDescription, PluginFailure, PrepareReply, PrepareRequest,
     RunOutcome, RunRequest, RunStatus, Settings, Target,
 };
-use xp_plugin_support::environment::script_environment;
+use xp_plugin_sdk::environment::script_environment;
 use xp_sshkit::quote::quote;
 use xp_sshkit::remote_run::{self, RemoteCommand};
 use xp_sshkit::target::{self, Login};
@@ -120,17 +120,17 @@ impl Executor for ClusterExecutor {
     }
 
     fn prepare(&self, request: PrepareRequest, events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
-        let login = Login::for_request(&request)?;
+        let login = Login::for_context(&request.context)?;
         let connection = login.connect(Some(events))?;
-        let version = check_cluster(&connection, &request.target, true)?;
+        let version = check_cluster(&connection, &request.context.target, true)?;
         let built = environment::ensure(
             &connection,
-            &request.target,
+            &request.context.target,
             &request.dependencies,
-            &request.project_dir,
+            &request.context.project_dir,
             events,
         )?;
-        let mut messages = vec![format!("{version}; master {} answers", master(&request.target))];
+        let mut messages = vec![format!("{version}; master {} answers", master(&request.context.target))];
         let cached = match &built {
             Some(env) => {
                 messages.push(env.summary());
@@ -141,18 +141,23 @@ impl Executor for ClusterExecutor {
                 true
             }
         };
-        Ok(PrepareReply { cached, messages })
+        Ok(PrepareReply::new(cached).messages(messages))
     }
 
     fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
         events.status(RunStatus::Preparing);
-        let target = &request.target;
-        let login = Login::for_request(&request)?;
+        let target = &request.context.target;
+        let login = Login::for_context(&request.context)?;
         let open = || login.connect(None);
         let connection = login.connect(Some(events))?;
         check_cluster(&connection, target, false)?;
-        let python_environment =
-            environment::ensure(&connection, target, &request.dependencies, &request.project_dir, events)?;
+        let python_environment = environment::ensure(
+            &connection,
+            target,
+            &request.dependencies,
+            &request.context.project_dir,
+            events,
+        )?;
 
         let run_dir = target::run_directory(&request);
         target::removing_run_folder_on_error(&login, &run_dir, || {
@@ -192,7 +197,7 @@ impl Executor for ClusterExecutor {
                 argv.extend(["--archives".into(), format!("{}#xpenv", env.archive)]);
             }
             argv.extend(request.arguments.iter().cloned());
-            preamble.extend(target::shared_directory_preamble(target, &request.project_name));
+            preamble.extend(target::shared_directory_preamble(target, &request.context.project_name));
             let mut environment = script_environment(&request, "", None, None);
             environment.remove("PYTHONPATH");
             let command = RemoteCommand {

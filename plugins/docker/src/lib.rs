@@ -11,8 +11,8 @@ use xp_plugin_api::{
     AttachReply, AttachRequest, CleanReply, CleanRequest, Events, Executor, PluginDescription, PluginFailure,
     PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus, Target,
 };
-use xp_plugin_support::environment::{local_shared_directory, script_environment, DEFAULT_SHARED_DIRECTORY};
-use xp_plugin_support::outputs;
+use xp_plugin_sdk::environment::{local_shared_directory, script_environment, DEFAULT_SHARED_DIRECTORY};
+use xp_plugin_sdk::outputs;
 
 /// Where things live inside the container.
 const RUN_DIR: &str = "/azureml-run";
@@ -99,8 +99,8 @@ impl Executor for DockerExecutor {
     }
 
     fn attach(&self, request: AttachRequest, _events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
-        let image = base_image(&request.target)?.to_owned();
-        let mut settings = request.target.settings.clone();
+        let image = base_image(&request.context.target)?.to_owned();
+        let mut settings = request.context.target.settings.clone();
         // The snapshot is a private copy already: mounting it costs nothing and keeps a warm
         // run as fast as a bare `docker run`; `sharedVolumes: false` copies it in instead
         // (for engines that cannot see this machine's folders).
@@ -120,21 +120,15 @@ impl Executor for DockerExecutor {
         }
         let mut runconfig = xp_plugin_api::Settings::new();
         runconfig.insert("PrepareEnvironment".into(), true.into());
-        Ok(AttachReply {
-            settings,
-            runconfig,
-            messages,
-            ..AttachReply::default()
-        })
+        let mut reply = AttachReply::new(settings).messages(messages);
+        reply.runconfig = runconfig;
+        Ok(reply)
     }
 
     fn prepare(&self, request: PrepareRequest, events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
         let engine = Engine::connect_local()?;
         let environment = ensure_environment(&engine, &EnvironmentRequest::for_prepare(&request), events)?;
-        Ok(PrepareReply {
-            cached: environment.cached,
-            messages: vec![environment.summary()],
-        })
+        Ok(PrepareReply::new(environment.cached).message(environment.summary()))
     }
 
     fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
@@ -149,19 +143,19 @@ impl Executor for DockerExecutor {
             ))
         })?;
         // Mounting is the default, as attach writes it (see attach).
-        let mounted = request.target.setting_bool("sharedVolumes").unwrap_or(true);
+        let mounted = request.context.target.setting_bool("sharedVolumes").unwrap_or(true);
         let mut binds = vec![format!("{}:{SHARE_DIR}", shared.display())];
         let mut run = ContainerRun {
-            name: xp_dockerkit::container_name(&request.run_id, &request.project_dir),
+            name: xp_dockerkit::container_name(&request.run_id, &request.context.project_dir),
             image: environment.image.clone(),
             command: command(&request, &environment)?,
             environment: script_environment(&request, SUPPORT_DIR, None, Some(&format!("{SHARE_DIR}/")))
                 .into_iter()
                 .collect(),
             working_dir: RUN_DIR.into(),
-            gpus: request.target.setting_bool("nvidiaDocker").unwrap_or(false),
-            memory: memory_limit(&request.target)?,
-            labels: HashMap::from(xp_dockerkit::run_labels(&request.run_id, &request.project_dir)),
+            gpus: request.context.target.setting_bool("nvidiaDocker").unwrap_or(false),
+            memory: memory_limit(&request.context.target)?,
+            labels: HashMap::from(xp_dockerkit::run_labels(&request.run_id, &request.context.project_dir)),
             ..ContainerRun::default()
         };
         if mounted {
@@ -202,17 +196,17 @@ impl Executor for DockerExecutor {
 
     fn clean(&self, request: CleanRequest, _events: &Events<'_>) -> Result<CleanReply, PluginFailure> {
         let engine = Engine::connect_local()?;
-        let removed = engine.remove_project_images(&request.project_dir)?;
+        let removed = engine.remove_project_images(&request.context.project_dir)?;
         let messages = if removed.is_empty() {
             vec![format!(
                 "no images built by xp for {} on {}",
-                request.project_dir.display(),
+                request.context.project_dir.display(),
                 engine.description
             )]
         } else {
             Vec::new()
         };
-        Ok(CleanReply { removed, messages })
+        Ok(CleanReply::new().removed_all(removed).messages(messages))
     }
 }
 

@@ -51,11 +51,11 @@ impl<'a> EnvironmentRequest<'a> {
     /// For `xp experiment prepare`: builds when missing.
     pub fn for_prepare(request: &'a PrepareRequest) -> Self {
         EnvironmentRequest {
-            target: &request.target,
+            target: &request.context.target,
             dependencies: &request.dependencies,
-            project_dir: &request.project_dir,
-            project_name: &request.project_name,
-            state_dir: &request.state_dir,
+            project_dir: &request.context.project_dir,
+            project_name: &request.context.project_name,
+            state_dir: &request.context.state_dir,
             build_if_missing: true,
         }
     }
@@ -63,11 +63,11 @@ impl<'a> EnvironmentRequest<'a> {
     /// For a run: builds when missing if the run configuration says `PrepareEnvironment`.
     pub fn for_run(request: &'a RunRequest) -> Self {
         EnvironmentRequest {
-            target: &request.target,
+            target: &request.context.target,
             dependencies: &request.dependencies,
-            project_dir: &request.project_dir,
-            project_name: &request.project_name,
-            state_dir: &request.state_dir,
+            project_dir: &request.context.project_dir,
+            project_name: &request.context.project_name,
+            state_dir: &request.context.state_dir,
             build_if_missing: request.prepare_environment,
         }
     }

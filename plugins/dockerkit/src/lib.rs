@@ -3,7 +3,7 @@
 //! files, tagged by the hash of everything that defines it), building it through the Engine
 //! API, and running a snapshot in a fresh container with live output and cancellation.
 
-pub use xp_plugin_support::archive;
+pub use xp_plugin_sdk::archive;
 pub mod engine;
 pub mod environment;
 pub mod recipe;

@@ -74,7 +74,7 @@ impl Recipe {
         let files: Vec<(&str, &[u8])> = std::iter::once(("Dockerfile", self.dockerfile.as_bytes()))
             .chain(self.files.iter().map(|(name, bytes)| (name.as_str(), bytes.as_slice())))
             .collect();
-        xp_plugin_support::archive::tar(&[], &files)
+        xp_plugin_sdk::archive::tar(&[], &files)
             .map_err(|e| PluginFailure::new(format!("packing the build context: {e}")))
     }
 

@@ -16,8 +16,8 @@ use xp_plugin_api::abi::LogStream;
 use xp_plugin_api::{Events, PluginFailure, RunOutcome};
 
 use crate::engine::{describe, Engine};
-use xp_plugin_support::archive;
-use xp_plugin_support::lines::LineSplitter;
+use xp_plugin_sdk::archive;
+use xp_plugin_sdk::lines::LineSplitter;
 
 /// Seconds a cancelled container gets between SIGTERM and SIGKILL.
 const STOP_GRACE_SECONDS: i32 = 3;
@@ -137,10 +137,7 @@ impl Engine {
             .await
             .map_err(|e| PluginFailure::new(format!("attaching to the container: {}", describe(&e))))?;
         if events.is_cancelled() {
-            return Ok(RunOutcome {
-                exit_code: 130,
-                canceled: true,
-            });
+            return Ok(RunOutcome::canceled(130));
         }
         docker.start_container(id, None).await.map_err(|e| {
             let message = describe(&e);
@@ -209,9 +206,10 @@ impl Engine {
         if let Some((path, destination)) = &run.download {
             self.download_folder(id, path, destination).await?;
         }
-        Ok(RunOutcome {
-            exit_code,
-            canceled: cancelled,
+        Ok(if cancelled {
+            RunOutcome::canceled(exit_code)
+        } else {
+            RunOutcome::exited(exit_code)
         })
     }
 

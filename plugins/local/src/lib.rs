@@ -8,11 +8,11 @@ use xp_plugin_api::{
     AttachReply, AttachRequest, Events, Executor, PluginDescription, PluginFailure, PrepareReply, PrepareRequest,
     RunOutcome, RunRequest, RunStatus, Target,
 };
-use xp_plugin_support::environment::{
+use xp_plugin_sdk::environment::{
     local_shared_directory, script_environment, with_trailing_slash, DEFAULT_SHARED_DIRECTORY,
 };
-use xp_plugin_support::resolve::find_program;
-use xp_plugin_support::{outputs, process};
+use xp_plugin_sdk::resolve::find_program;
+use xp_plugin_sdk::{outputs, process};
 
 #[derive(Default)]
 struct LocalExecutor;
@@ -63,7 +63,7 @@ impl Executor for LocalExecutor {
     }
 
     fn attach(&self, request: AttachRequest, _events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
-        let mut settings = request.target.settings.clone();
+        let mut settings = request.context.target.settings.clone();
         settings
             .entry("pythonLocation")
             .or_insert_with(|| DEFAULT_PYTHON.into());
@@ -72,35 +72,33 @@ impl Executor for LocalExecutor {
             .or_insert_with(|| DEFAULT_SHARED_DIRECTORY.into());
         let target = Target {
             settings: settings.clone(),
-            ..request.target
+            ..request.context.target
         };
         let python = interpreter(&target, None)?;
-        Ok(AttachReply {
-            settings,
-            runconfig: Default::default(),
-            messages: vec![format!("Scripts will run with {}", python.display())],
-            ..AttachReply::default()
-        })
+        Ok(AttachReply::new(settings).message(format!("Scripts will run with {}", python.display())))
     }
 
     fn prepare(&self, request: PrepareRequest, _events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
-        let python = interpreter(&request.target, None)?;
+        let python = interpreter(&request.context.target, None)?;
         let mut messages = vec![format!(
             "The local target uses {} as it is; nothing to build.",
             python.display()
         )];
         if request.framework == "PySpark" {
-            messages.push(format!("spark-submit: {}", spark_submit(&request.target)?.display()));
+            messages.push(format!(
+                "spark-submit: {}",
+                spark_submit(&request.context.target)?.display()
+            ));
         }
-        Ok(PrepareReply { cached: true, messages })
+        Ok(PrepareReply::cached().messages(messages))
     }
 
     fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
         events.status(RunStatus::Preparing);
         let program = if request.framework == "PySpark" {
-            spark_submit(&request.target)?
+            spark_submit(&request.context.target)?
         } else {
-            interpreter(&request.target, Some(events))?
+            interpreter(&request.context.target, Some(events))?
         };
         let shared = local_shared_directory(&request);
         std::fs::create_dir_all(&shared).map_err(|e| {

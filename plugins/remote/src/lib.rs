@@ -7,8 +7,8 @@ use xp_plugin_api::{
     AttachReply, AttachRequest, Events, Executor, PluginDescription, PluginFailure, PrepareReply, PrepareRequest,
     RunOutcome, RunRequest, RunStatus, Settings, Target,
 };
-use xp_plugin_support::environment::script_environment;
-use xp_plugin_support::timing::mark;
+use xp_plugin_sdk::environment::script_environment;
+use xp_plugin_sdk::timing::mark;
 use xp_sshkit::quote::quote;
 use xp_sshkit::remote_run::{self, RemoteCommand};
 use xp_sshkit::target::{self, Login};
@@ -55,22 +55,19 @@ impl Executor for RemoteExecutor {
     }
 
     fn prepare(&self, request: PrepareRequest, events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
-        let login = Login::for_request(&request)?;
+        let login = Login::for_context(&request.context)?;
         let connection = login.connect(Some(events))?;
-        let version = check_python(&connection, &request.target)?;
-        Ok(PrepareReply {
-            cached: true,
-            messages: vec![format!(
-                "{} is reachable and has {version}; the remote target uses that interpreter as it is",
-                connection.address
-            )],
-        })
+        let version = check_python(&connection, &request.context.target)?;
+        Ok(PrepareReply::cached().message(format!(
+            "{} is reachable and has {version}; the remote target uses that interpreter as it is",
+            connection.address
+        )))
     }
 
     fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
         events.status(RunStatus::Preparing);
-        let target = &request.target;
-        let login = Login::for_request(&request)?;
+        let target = &request.context.target;
+        let login = Login::for_context(&request.context)?;
         mark("start");
         let connection = login.connect(Some(events))?;
         mark("connected");
@@ -97,7 +94,7 @@ impl Executor for RemoteExecutor {
                 }
                 _ => "export PYTHONPATH=\"$(cd .. && pwd)/support\"".to_owned(),
             }];
-            preamble.extend(target::shared_directory_preamble(target, &request.project_name));
+            preamble.extend(target::shared_directory_preamble(target, &request.context.project_name));
             let command = RemoteCommand {
                 argv: std::iter::once(program)
                     .chain(request.arguments.iter().cloned())

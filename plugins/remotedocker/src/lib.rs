@@ -12,7 +12,7 @@ use xp_plugin_api::{
     AttachReply, AttachRequest, CleanReply, CleanRequest, Events, Executor, PluginDescription, PluginFailure,
     PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus, Settings,
 };
-use xp_plugin_support::environment::script_environment;
+use xp_plugin_sdk::environment::script_environment;
 use xp_sshkit::quote::{quote, shell_path};
 use xp_sshkit::remote_run::{self, RemoteCommand};
 use xp_sshkit::target::{self, Login};
@@ -46,6 +46,7 @@ impl Executor for RemoteDockerExecutor {
 
     fn attach(&self, request: AttachRequest, events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
         if request
+            .context
             .target
             .setting_str("baseDockerImage")
             .is_none_or(|v| v.trim().is_empty())
@@ -63,19 +64,16 @@ impl Executor for RemoteDockerExecutor {
     }
 
     fn prepare(&self, request: PrepareRequest, events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
-        let login = Login::for_request(&request)?;
+        let login = Login::for_context(&request.context)?;
         let connection = login.connect(Some(events))?;
         let environment = environment(&connection, &EnvironmentRequest::for_prepare(&request), events)?;
-        Ok(PrepareReply {
-            cached: environment.cached,
-            messages: vec![environment.summary()],
-        })
+        Ok(PrepareReply::new(environment.cached).message(environment.summary()))
     }
 
     fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
         events.status(RunStatus::Preparing);
-        let target = &request.target;
-        let login = Login::for_request(&request)?;
+        let target = &request.context.target;
+        let login = Login::for_context(&request.context)?;
         let connection = login.connect(Some(events))?;
         let environment = environment(&connection, &EnvironmentRequest::for_run(&request), events)?;
         let python = environment
@@ -95,7 +93,7 @@ impl Executor for RemoteDockerExecutor {
                 &format!(
                     "cd {} && pwd && id -u && id -g && mkdir -p {shared} && cd {shared} && pwd",
                     shell_path(&run_dir),
-                    shared = target::shared_directory_word(target, &request.project_name),
+                    shared = target::shared_directory_word(target, &request.context.project_name),
                 ),
             )?;
             let facts: Vec<&str> = facts.lines().collect();
@@ -105,7 +103,7 @@ impl Executor for RemoteDockerExecutor {
                     connection.address
                 )));
             };
-            let name = xp_dockerkit::container_name(&request.run_id, &request.project_dir);
+            let name = xp_dockerkit::container_name(&request.run_id, &request.context.project_dir);
             // --init: the script is not PID 1, so it reacts to SIGTERM as it would elsewhere.
             let mut argv: Vec<String> = vec![
                 "docker".into(),
@@ -115,7 +113,7 @@ impl Executor for RemoteDockerExecutor {
                 "--name".into(),
                 name.clone(),
             ];
-            for (key, value) in xp_dockerkit::run_labels(&request.run_id, &request.project_dir) {
+            for (key, value) in xp_dockerkit::run_labels(&request.run_id, &request.context.project_dir) {
                 argv.extend(["--label".into(), format!("{key}={value}")]);
             }
             argv.extend([
@@ -157,7 +155,7 @@ impl Executor for RemoteDockerExecutor {
     }
 
     fn clean(&self, request: CleanRequest, events: &Events<'_>) -> Result<CleanReply, PluginFailure> {
-        let login = Login::for_request(&request)?;
+        let login = Login::for_context(&request.context)?;
         let connection = login.connect(Some(events))?;
         RemoteImages {
             connection: &connection,
@@ -166,7 +164,7 @@ impl Executor for RemoteDockerExecutor {
         let label = format!(
             "{}={}",
             xp_dockerkit::engine::PROJECT_LABEL,
-            request.project_dir.display()
+            request.context.project_dir.display()
         );
         let listed = remote_text(
             &connection,
@@ -180,17 +178,15 @@ impl Executor for RemoteDockerExecutor {
         for tag in &tags {
             connection.run("removing an image", &format!("docker rmi -f {}", quote(tag)), None)?;
         }
-        Ok(CleanReply {
-            messages: if tags.is_empty() {
-                vec![format!(
-                    "no images built by xp for this project on {}",
-                    connection.address
-                )]
-            } else {
-                Vec::new()
-            },
-            removed: tags,
-        })
+        let reply = if tags.is_empty() {
+            CleanReply::new().message(format!(
+                "no images built by xp for this project on {}",
+                connection.address
+            ))
+        } else {
+            CleanReply::new()
+        };
+        Ok(reply.removed_all(tags))
     }
 }
 

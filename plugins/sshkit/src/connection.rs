@@ -42,7 +42,7 @@ impl Credentials {
         }
         if let Some(path) = target.setting_str("privateKeyFile").filter(|p| !p.is_empty()) {
             return Ok(Credentials::KeyFile {
-                path: xp_plugin_support::resolve::expand_home(path),
+                path: xp_plugin_sdk::resolve::expand_home(path),
                 passphrase,
             });
         }

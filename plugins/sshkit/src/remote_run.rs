@@ -13,7 +13,7 @@ use xp_plugin_api::{Events, PluginFailure, RunOutcome};
 
 use crate::connection::Connection;
 use crate::quote::{is_variable_name, quote, shell_path};
-use xp_plugin_support::lines::LineSplitter;
+use xp_plugin_sdk::lines::LineSplitter;
 
 /// Seconds between SIGTERM and SIGKILL when a run is cancelled.
 const CANCEL_GRACE_SECONDS: u32 = 3;
@@ -66,10 +66,7 @@ pub fn start(
 ) -> Result<Option<RunOutcome>, PluginFailure> {
     if events.is_cancelled() {
         let _ = remove(connection, run_dir);
-        return Ok(Some(RunOutcome {
-            exit_code: 130,
-            canceled: true,
-        }));
+        return Ok(Some(RunOutcome::canceled(130)));
     }
     let script = wrapper_script(command)?;
     let start = format!(
@@ -174,14 +171,9 @@ pub fn follow_watching(
     }
     let outcome =
         match exit_code {
-            Some(code) => RunOutcome {
-                exit_code: code,
-                canceled: cancelled,
-            },
-            None if cancelled => RunOutcome {
-                exit_code: 143,
-                canceled: true,
-            },
+            Some(code) if cancelled => RunOutcome::canceled(code),
+            Some(code) => RunOutcome::exited(code),
+            None if cancelled => RunOutcome::canceled(143),
             None => return Err(PluginFailure::new(
                 "the script's process on the host ended without an exit code (was it killed, or the host rebooted?)",
             )),
@@ -312,7 +304,7 @@ pub fn fetch_outputs(
     if tar.is_empty() {
         return Ok(());
     }
-    xp_plugin_support::archive::unpack_folder(tar.as_slice(), destination)
+    xp_plugin_sdk::archive::unpack_folder(tar.as_slice(), destination)
         .map(|_| ())
         .map_err(|e| PluginFailure::new(format!("unpacking outputs/ into {}: {e}", destination.display())))
 }

@@ -5,10 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use xp_plugin_api::{
-    AttachReply, AttachRequest, CleanRequest, Events, PluginFailure, PrepareRequest, RunRequest, Settings, Target,
-};
-use xp_plugin_support::environment::DEFAULT_SHARED_DIRECTORY;
+use xp_plugin_api::{AttachReply, AttachRequest, Events, PluginFailure, RequestContext, RunRequest, Settings, Target};
+use xp_plugin_sdk::environment::DEFAULT_SHARED_DIRECTORY;
 
 use crate::connection::{Connection, Credentials, Endpoint};
 use crate::quote::{quote, shell_path};
@@ -34,35 +32,14 @@ pub struct Login {
     pub known_hosts: PathBuf,
 }
 
-/// A request that names a target to log in to: every request but `describe`.
-pub trait TargetRequest {
-    fn target(&self) -> &Target;
-    fn secrets(&self) -> &BTreeMap<String, String>;
-    fn user_config_dir(&self) -> &Path;
-    fn state_dir(&self) -> &Path;
-}
-
-macro_rules! target_request {
-    ($($request:ty),*) => {$(
-        impl TargetRequest for $request {
-            fn target(&self) -> &Target { &self.target }
-            fn secrets(&self) -> &BTreeMap<String, String> { &self.secrets }
-            fn user_config_dir(&self) -> &Path { &self.user_config_dir }
-            fn state_dir(&self) -> &Path { &self.state_dir }
-        }
-    )*};
-}
-
-target_request!(AttachRequest, PrepareRequest, RunRequest, CleanRequest);
-
 impl Login {
-    /// How `request`'s target logs in.
-    pub fn for_request(request: &impl TargetRequest) -> Result<Login, PluginFailure> {
+    /// How the target of a request (its context block) logs in.
+    pub fn for_context(context: &RequestContext) -> Result<Login, PluginFailure> {
         Login::of(
-            request.target(),
-            request.secrets(),
-            request.user_config_dir(),
-            request.state_dir(),
+            &context.target,
+            &context.secrets,
+            &context.user_config_dir,
+            &context.state_dir,
         )
     }
 
@@ -95,7 +72,7 @@ pub fn attach(
     events: &Events<'_>,
     check: impl FnOnce(&Connection, &Target) -> Result<String, PluginFailure>,
 ) -> Result<AttachReply, PluginFailure> {
-    let mut settings = request.target.settings.clone();
+    let mut settings = request.context.target.settings.clone();
     for (key, value) in defaults {
         settings.entry(*key).or_insert((*value).into());
     }
@@ -105,18 +82,20 @@ pub fn attach(
     let use_xp_key = take_use_xp_key(&mut settings);
     let target = Target {
         settings: settings.clone(),
-        ..request.target.clone()
+        ..request.context.target.clone()
     };
-    let mut reply = AttachReply {
-        settings,
-        runconfig,
-        ..AttachReply::default()
-    };
+    let mut reply = AttachReply::new(settings);
+    reply.runconfig = runconfig;
     if use_xp_key {
         offer_xp_key(&target, &mut reply)?;
         return Ok(reply);
     }
-    let login = Login::of(&target, &request.secrets, &request.user_config_dir, &request.state_dir)?;
+    let login = Login::of(
+        &target,
+        &request.context.secrets,
+        &request.context.user_config_dir,
+        &request.context.state_dir,
+    )?;
     let connection = login.connect(Some(events))?;
     let offered = check(&connection, &target)?;
     reply.messages.push(format!(
@@ -166,10 +145,10 @@ pub fn remote_directory(target: &Target) -> String {
 /// `<project folder name>_<ms>`, which two projects of the same name could share).
 pub fn run_directory(request: &RunRequest) -> String {
     use sha2::{Digest, Sha256};
-    let folder = Sha256::digest(request.project_dir.to_string_lossy().as_bytes());
+    let folder = Sha256::digest(request.context.project_dir.to_string_lossy().as_bytes());
     format!(
         "{}/runs/{}-{:02x}{:02x}{:02x}{:02x}",
-        remote_directory(&request.target),
+        remote_directory(&request.context.target),
         request.run_id,
         folder[0],
         folder[1],
@@ -185,7 +164,7 @@ pub fn send_snapshot(
     request: &RunRequest,
     events: &Events<'_>,
 ) -> Result<SyncReport, PluginFailure> {
-    let target = &request.target;
+    let target = &request.context.target;
     let report = sync::sync(
         connection,
         &[(&request.snapshot_dir, "work/"), (&request.support_dir, "support/")],

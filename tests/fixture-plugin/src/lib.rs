@@ -50,18 +50,16 @@ impl Executor for Fixture {
     }
 
     fn attach(&self, request: AttachRequest, events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
-        let password = request.secrets.get("password").cloned().unwrap_or_default();
-        let mut reply = AttachReply {
-            settings: request.target.settings.clone(),
-            ..AttachReply::default()
-        };
-        match request.target.setting_str("behaviour") {
+        let password = request.context.secrets.get("password").cloned().unwrap_or_default();
+        let mut reply = AttachReply::new(request.context.target.settings.clone());
+        match request.context.target.setting_str("behaviour") {
             Some("panic-on-attach") => panic!("deliberate panic while attaching"),
             Some("secret-check") => {
-                reply
-                    .messages
-                    .push(format!("attach received secrets: {}", secret_names(&request.secrets)));
-                if request.target.setting_bool("useXpSshKey") == Some(true) {
+                reply.messages.push(format!(
+                    "attach received secrets: {}",
+                    secret_names(&request.context.secrets)
+                ));
+                if request.context.target.setting_bool("useXpSshKey") == Some(true) {
                     reply.secrets.insert("privateKey".into(), made_up_key());
                     reply
                         .messages
@@ -86,34 +84,38 @@ impl Executor for Fixture {
     }
 
     fn prepare(&self, request: PrepareRequest, _events: &Events<'_>) -> Result<PrepareReply, PluginFailure> {
-        Ok(PrepareReply {
-            cached: true,
-            messages: vec![format!("prepare received secrets: {}", secret_names(&request.secrets))],
-        })
+        Ok(PrepareReply::cached().message(format!(
+            "prepare received secrets: {}",
+            secret_names(&request.context.secrets)
+        )))
     }
 
     fn clean(&self, request: CleanRequest, _events: &Events<'_>) -> Result<CleanReply, PluginFailure> {
-        Ok(CleanReply {
-            removed: Vec::new(),
-            messages: vec![format!("clean received secrets: {}", secret_names(&request.secrets))],
-        })
+        Ok(CleanReply::new().message(format!(
+            "clean received secrets: {}",
+            secret_names(&request.context.secrets)
+        )))
     }
 
     fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
         events.status(RunStatus::Running);
         events.stdout("fixture plugin running");
-        match request.target.setting_str("behaviour") {
+        match request.context.target.setting_str("behaviour") {
             Some("fail") => Err(PluginFailure::new("the fixture failed as asked")),
             Some("panic") => panic!("deliberate panic in run {}", request.run_id),
             Some("secret-check") => {
-                events.stdout(&format!("run received secrets: {}", secret_names(&request.secrets)));
+                events.stdout(&format!(
+                    "run received secrets: {}",
+                    secret_names(&request.context.secrets)
+                ));
                 let expected = std::env::var("XP_FIXTURE_EXPECTED_PASSWORD").ok();
-                match (request.secrets.get("password"), expected) {
+                match (request.context.secrets.get("password"), expected) {
                     (Some(password), Some(expected)) if *password == expected => events.stdout("password ok"),
                     (Some(_), _) => events.stdout("password differs"),
                     (None, _) => events.stdout("no password"),
                 }
                 if request
+                    .context
                     .secrets
                     .get("privateKey")
                     .is_some_and(|key| key.starts_with("-----BEGIN FIXTURE PRIVATE KEY-----"))
@@ -123,7 +125,7 @@ impl Executor for Fixture {
                 Ok(RunOutcome::default())
             }
             Some("leak") => {
-                let password = request.secrets.get("password").cloned().unwrap_or_default();
+                let password = request.context.secrets.get("password").cloned().unwrap_or_default();
                 events.stdout(&format!("stdout: the password is {password}"));
                 events.stderr(&format!("stderr: the password is {password}"));
                 events.info(&format!("info: the password is {password}"));

@@ -98,12 +98,21 @@ pub fn signal_tree(root: u32, group: u32, signal: libc::c_int) {
 /// When the host cancels, the process tree gets SIGTERM, then SIGKILL after
 /// [`CANCEL_GRACE`]. When the main process exits, whatever it left in its group is killed.
 /// `what` names the program in errors ("the interpreter /usr/bin/python3").
-pub fn run_streaming(mut command: Command, what: &str, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
+pub fn run_streaming(command: Command, what: &str, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
+    run_streaming_with(command, what, events, |stream, line| events.log(stream, line))
+}
+
+/// [`run_streaming`], handing each line of output to `on_line` instead of `events` (to show a
+/// build tool's output as the plugin's own `Info` lines, say). `events` still carries the
+/// cancellation.
+pub fn run_streaming_with(
+    mut command: Command,
+    what: &str,
+    events: &Events<'_>,
+    mut on_line: impl FnMut(LogStream, &str),
+) -> Result<RunOutcome, PluginFailure> {
     if events.is_cancelled() {
-        return Ok(RunOutcome {
-            exit_code: 130,
-            canceled: true,
-        });
+        return Ok(RunOutcome::canceled(130));
     }
     command
         .stdin(Stdio::null())
@@ -145,7 +154,7 @@ pub fn run_streaming(mut command: Command, what: &str, events: &Events<'_>) -> R
     let mut killed = false;
     loop {
         match receiver.recv_timeout(POLL) {
-            Ok(Message::Line(stream, line)) => events.log(stream, &line),
+            Ok(Message::Line(stream, line)) => on_line(stream, &line),
             Ok(Message::Closed) => open_streams -= 1,
             Ok(Message::Exited(status)) => {
                 let status = status.map_err(|error| PluginFailure::new(format!("waiting for {what}: {error}")))?;
@@ -178,8 +187,10 @@ pub fn run_streaming(mut command: Command, what: &str, events: &Events<'_>) -> R
         }
     }
     let (status, _) = exited.ok_or_else(|| PluginFailure::new(format!("lost track of {what} (pid {pid})")))?;
-    Ok(RunOutcome {
-        exit_code: exit_code(status),
-        canceled: cancel_sent.is_some(),
+    let exit_code = exit_code(status);
+    Ok(if cancel_sent.is_some() {
+        RunOutcome::canceled(exit_code)
+    } else {
+        RunOutcome::exited(exit_code)
     })
 }

@@ -38,11 +38,12 @@ pub fn script_environment(
 /// The project's shared directory on this machine: `<nativeSharedDirectory>/<project>/`.
 pub fn local_shared_directory(request: &RunRequest) -> PathBuf {
     let base = request
+        .context
         .target
         .setting_str("nativeSharedDirectory")
         .filter(|dir| !dir.trim().is_empty())
         .unwrap_or(DEFAULT_SHARED_DIRECTORY);
-    expand_home(base).join(&request.project_name)
+    expand_home(base).join(&request.context.project_name)
 }
 
 /// `path` with a trailing `/`, as Workbench gave directories to scripts.
