@@ -6,17 +6,21 @@ use std::path::PathBuf;
 pub struct UserDirs {
     pub config: PathBuf,
     pub cache: PathBuf,
+    /// Data xp writes for the user to keep (the plugin API sources plugin crates build with).
+    pub data: PathBuf,
 }
 
 impl UserDirs {
     /// `XP_HOME` when set (everything under one folder, as tests and CI use it), otherwise the
-    /// XDG folders: `$XDG_CONFIG_HOME/xp` and `$XDG_CACHE_HOME/xp`, defaulting under `~`.
+    /// XDG folders: `$XDG_CONFIG_HOME/xp`, `$XDG_CACHE_HOME/xp` and `$XDG_DATA_HOME/xp`,
+    /// defaulting under `~`.
     pub fn from_env() -> UserDirs {
         if let Some(home) = std::env::var_os("XP_HOME").filter(|v| !v.is_empty()) {
             let home = PathBuf::from(home);
             return UserDirs {
                 config: home.join("config"),
                 cache: home.join("cache"),
+                data: home.join("data"),
             };
         }
         let home = std::env::var_os("HOME")
@@ -32,6 +36,7 @@ impl UserDirs {
         UserDirs {
             config: xdg("XDG_CONFIG_HOME", ".config"),
             cache: xdg("XDG_CACHE_HOME", ".cache"),
+            data: xdg("XDG_DATA_HOME", ".local/share"),
         }
     }
 

@@ -1,11 +1,17 @@
-//! Code the in-tree executor plugins share, linked statically into each: running a process
-//! with live output and cancellation, collecting `outputs/`, and the environment every script
-//! gets (xp's Python helpers, the shared directory).
+//! What xp executor plugins share, linked statically into each: running a process with live
+//! output and cancellation, collecting `outputs/`, archives, splitting output into lines, the
+//! environment every script gets (xp's Python helpers, the shared directory), step timings,
+//! and a test harness that calls a plugin in process, without the host.
+//!
+//! The in-tree plugins use it, and so may any third-party plugin: it depends on nothing of xp
+//! but [`xp_plugin_api`].
 
 pub mod archive;
 pub mod environment;
 pub mod lines;
 pub mod outputs;
 pub mod process;
+pub mod python;
 pub mod resolve;
+pub mod testing;
 pub mod timing;

@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: a scratch project driven through the real `xp` binary
 //! that `cargo build` made, with the in-tree plugins found beside it.
 
+pub mod out_of_tree;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -128,6 +130,12 @@ pub struct XpCommand {
 }
 
 impl XpCommand {
+    /// One more argument.
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.command.arg(arg.into());
+        self
+    }
+
     pub fn env(mut self, key: &str, value: impl Into<OsString>) -> Self {
         self.command.env(key, value.into());
         self

@@ -2,23 +2,12 @@
 //! any of its code is loaded; a library that is not a plugin, or a plugin built against an
 //! incompatible plugin-api whose manifest lies about it, is refused at load by abi_stable's
 //! checks. Every refusal is an error naming the plugin and the file, never a crash, and no run
-//! is recorded.
+//! is recorded. (What does load, across versions, is in plugin_compat.rs.)
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use xp_tests::{workspace_root, TestProject, XpCommand};
-
-/// The host's plugin-api version, from plugin-api/Cargo.toml.
-fn host_api_version() -> String {
-    let manifest = std::fs::read_to_string(workspace_root().join("plugin-api/Cargo.toml")).unwrap();
-    manifest
-        .lines()
-        .find_map(|line| line.strip_prefix("version = \""))
-        .and_then(|rest| rest.strip_suffix('"'))
-        .expect("plugin-api/Cargo.toml has a version")
-        .to_owned()
-}
+use xp_tests::out_of_tree::{build_baseline_plugin_against, host_api_version};
+use xp_tests::{TestProject, XpCommand};
 
 /// Installs a plugin folder `<plugins>/<folder>/` with a manifest and a library file.
 fn install(plugins: &Path, folder: &str, manifest: &str, library_name: &str, library: &[u8]) -> PathBuf {
@@ -42,7 +31,7 @@ fn xp<I: IntoIterator<Item = &'static str>>(project: &TestProject, plugins: &Pat
 
 /// `xp plugin list -o json`'s entry for `name`.
 fn listed(project: &TestProject, plugins: &Path, name: &str) -> serde_json::Value {
-    let list = xp(project, plugins, ["plugin", "list", "-o", "json"]).run().success();
+    let list = xp(project, plugins, ["plugin", "list", "--check", "-o", "json"]).run().success();
     assert!(!list.stderr.contains("panicked"), "{}", list.stderr);
     let entries: Vec<serde_json::Value> = serde_json::from_str(&list.stdout).unwrap();
     entries
@@ -112,7 +101,7 @@ fn a_library_that_is_not_a_plugin_is_refused_naming_the_file() {
     let library = install(
         &plugins,
         "garbage",
-        &manifest("garbage", "garbage", "^0.1", "libxp_plugin_garbage.so"),
+        &manifest("garbage", "garbage", "^1.0", "libxp_plugin_garbage.so"),
         "libxp_plugin_garbage.so",
         b"\x7fELF? no: these bytes are not a shared library\n",
     );
@@ -142,142 +131,38 @@ fn a_library_that_is_not_a_plugin_is_refused_naming_the_file() {
     assert_no_runs(&project);
 }
 
-/// Copies `from` to `to` (files only where their contents changed, so cargo's cache holds),
-/// leaving out build output.
-fn sync_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let name = entry.file_name();
-        if name == "target" {
-            continue;
-        }
-        let (source, target) = (entry.path(), to.join(&name));
-        if entry.file_type().unwrap().is_dir() {
-            sync_tree(&source, &target);
-        } else {
-            write_if_changed(&target, &std::fs::read(&source).unwrap());
-        }
-    }
-}
-
-fn write_if_changed(path: &Path, contents: &[u8]) {
-    if std::fs::read(path).ok().as_deref() != Some(contents) {
-        std::fs::write(path, contents).unwrap();
-    }
-}
-
-/// The value of `key = ...` in a `[section]` of the workspace's Cargo.toml.
-fn workspace_value(workspace_manifest: &str, section: &str, key: &str) -> String {
-    let mut in_section = false;
-    for line in workspace_manifest.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            in_section = line == format!("[{section}]");
-        } else if in_section {
-            if let Some((name, value)) = line.split_once('=') {
-                if name.trim() == key {
-                    return value.trim().to_owned();
-                }
-            }
-        }
-    }
-    panic!("the workspace's Cargo.toml has no {key} in [{section}]")
-}
-
-/// plugin-api's Cargo.toml as a crate of its own (the workspace's inherited keys spelled out),
-/// at `version`.
-fn standalone_api_manifest(version: &str) -> String {
-    let root = workspace_root();
-    let workspace = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
-    let original = std::fs::read_to_string(root.join("plugin-api/Cargo.toml")).unwrap();
-    let mut text = String::new();
-    for line in original.lines() {
-        let line = if line.starts_with("version = ") {
-            format!("version = \"{version}\"")
-        } else if let Some(key) = line.strip_suffix(".workspace = true") {
-            let section = if ["edition", "license", "rust-version"].contains(&key) {
-                "workspace.package"
-            } else {
-                "workspace.dependencies"
-            };
-            format!("{key} = {}", workspace_value(&workspace, section, key))
-        } else {
-            line.to_owned()
-        };
-        text.push_str(&line);
-        text.push('\n');
-    }
-    assert!(text.contains(&format!("version = \"{version}\"")), "{text}");
-    assert!(!text.contains(".workspace"), "{text}");
-    text
-}
-
-/// Builds examples/venv-plugin against a copy of plugin-api whose version is 0.2.0: a plugin
-/// built for an ABI this host does not have.
-fn build_plugin_for_api_0_2() -> PathBuf {
-    let root = workspace_root();
-    let scratch = root.join("target/out-of-tree-abi");
-    let sources = scratch.join("src");
-    // Same relative layout as the repository, so the plugin's `path = "../../plugin-api"`
-    // finds the copy.
-    sync_tree(&root.join("plugin-api"), &sources.join("plugin-api"));
-    write_if_changed(
-        &sources.join("plugin-api/Cargo.toml"),
-        standalone_api_manifest("0.2.0").as_bytes(),
-    );
-    sync_tree(
-        &root.join("examples/venv-plugin"),
-        &sources.join("examples/venv-plugin"),
-    );
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .arg("build")
-        .arg("--manifest-path")
-        .arg(sources.join("examples/venv-plugin/Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&scratch)
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .expect("cargo starts");
-    assert!(
-        output.status.success(),
-        "building the venv plugin against plugin-api 0.2.0 failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    scratch.join("debug/libxp_plugin_venv.so")
-}
-
 #[test]
 fn a_plugin_built_for_another_abi_is_refused_at_load_even_when_its_manifest_lies() {
-    let built = build_plugin_for_api_0_2();
+    // The baseline plugin's sources built against today's plugin-api made a major version
+    // newer: an ABI this host does not have.
+    let built = build_baseline_plugin_against("api-2.0", "2.0.0", &[]);
     let project = TestProject::new();
     let plugins = project.home().join("plugins");
     let host = host_api_version();
     assert!(
-        host.starts_with("0.1."),
-        "this test pairs plugin-api 0.2.0 with a 0.1 host; update it for plugin-api {host}"
+        host.starts_with("1."),
+        "this test pairs plugin-api 2.0.0 with a 1.x host; update it for plugin-api {host}"
     );
     // The manifest claims the host's plugin-api, so the semver gate lets the library through:
     // abi_stable's own check must refuse it.
     let library = install(
         &plugins,
-        "venv",
-        &manifest("venv", "venv", "^0.1", "libxp_plugin_venv.so"),
-        "libxp_plugin_venv.so",
+        "baseline",
+        &manifest("baseline", "baseline", "^1.0", "libxp_plugin_baseline.so"),
+        "libxp_plugin_baseline.so",
         &std::fs::read(&built).unwrap(),
     );
     let library = library.display().to_string();
 
-    let entry = listed(&project, &plugins, "venv");
+    let entry = listed(&project, &plugins, "baseline");
     assert_eq!(entry["compatible"], false, "{entry}");
     let status = entry["status"].as_str().unwrap();
     for needle in [
-        "plugin 'venv'",
+        "plugin 'baseline'",
         library.as_str(),
         "could not be loaded",
         &format!("its ABI does not match this xp (plugin-api {host})"),
-        "incompatible package versions",
-        "0.2.0",
+                "2.0.0",
         "Rebuild the plugin",
     ] {
         assert!(status.contains(needle), "the refusal mentions {needle:?}:\n{status}");
@@ -287,19 +172,19 @@ fn a_plugin_built_for_another_abi_is_refused_at_load_even_when_its_manifest_lies
         "the library is refused at load, not by the manifest's (lying) semver requirement:\n{status}"
     );
 
-    xp(&project, &plugins, ["computetarget", "attach", "venv", "--name", "v"])
+    xp(&project, &plugins, ["computetarget", "attach", "baseline", "--name", "v"])
         .run()
-        .error_mentions(&["plugin 'venv'", &library, "ABI does not match"]);
+        .error_mentions(&["plugin 'baseline'", &library, "ABI does not match"]);
     assert!(!project.path("aml_config/v.compute").exists());
 
-    add_target(&project, "v", "venv");
+    add_target(&project, "v", "baseline");
     let run = xp(&project, &plugins, ["submit", "-c", "v", "train.py"])
         .run()
         .error_mentions(&[
-            "plugin 'venv'",
+            "plugin 'baseline'",
             &library,
             "ABI does not match",
-            "0.2.0",
+            "2.0.0",
             "Rebuild the plugin",
         ]);
     assert!(!run.stdout.contains("must not run"), "{}", run.stdout);

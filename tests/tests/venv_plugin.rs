@@ -8,6 +8,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
+use xp_tests::out_of_tree::{cargo_build, shared_target_dir};
 use xp_tests::{workspace_root, xp_binary, Finished, TestProject, XpCommand};
 
 /// The plugin library, built out of tree once per test binary.
@@ -22,25 +23,6 @@ fn modified(path: &Path) -> SystemTime {
         .unwrap_or_else(|e| panic!("reading the modification time of {}: {e}", path.display()))
 }
 
-fn cargo_build(manifest: &Path, target_dir: &Path) {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .arg("build")
-        .arg("--manifest-path")
-        .arg(manifest)
-        .arg("--target-dir")
-        .arg(target_dir)
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .expect("cargo starts");
-    assert!(
-        output.status.success(),
-        "building {} out of tree failed:\n{}",
-        manifest.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 /// `cargo build --manifest-path examples/venv-plugin/Cargo.toml`, into a target folder of its
 /// own: the plugin's crate is not part of the workspace, and the `xp` under test is not rebuilt.
 fn build_plugin() -> PathBuf {
@@ -48,7 +30,7 @@ fn build_plugin() -> PathBuf {
     let xp_built = modified(&xp);
     let root = workspace_root();
     let manifest = root.join("examples/venv-plugin/Cargo.toml");
-    let target_dir = root.join("target/out-of-tree");
+    let target_dir = shared_target_dir();
     cargo_build(&manifest, &target_dir);
     let library = target_dir.join("debug/libxp_plugin_venv.so");
     if modified(&library) <= xp_built {

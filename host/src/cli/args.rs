@@ -331,6 +331,51 @@ pub struct HistoryListArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// Every plugin on the search path: version, target types, location, compatibility.
-    List(OutputArgs),
+    /// Every plugin on the search path: which serves each target type, which are shadowed or
+    /// cannot be used. Reads manifests only; --check also loads each library.
+    List(PluginListArgs),
+    /// Make a new plugin crate (out of tree) that builds, passes its own tests and loads as is.
+    New(PluginNewArgs),
+    /// Build a plugin crate (a folder, or a git repository URL) with cargo in release mode
+    /// and install it into your plugins folder.
+    Install(PluginInstallArgs),
+    /// Remove a plugin installed with `xp plugin install`.
+    Remove(PluginRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PluginListArgs {
+    /// Also load each compatible library, so abi_stable's layout check and the plugin's own
+    /// description speak (this runs the libraries' code).
+    #[arg(long)]
+    pub check: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginNewArgs {
+    /// The plugin's name (letters, digits, `-`): names the crate `xp-plugin-NAME`.
+    pub name: String,
+    /// The target type it serves (default: NAME).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub target_type: Option<String>,
+    /// Where to make the crate (default: ./NAME). Must not exist or be empty.
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginInstallArgs {
+    /// A plugin crate: a folder with Cargo.toml and plugin.toml, or a git repository URL
+    /// (https://, ssh://, git@..., file://).
+    pub source: String,
+    /// Replace an installed plugin of the same name.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginRemoveArgs {
+    /// The plugin's name, as `xp plugin list` shows it.
+    pub name: String,
 }

@@ -303,6 +303,7 @@ fn attach(context: &CommandContext, project: &Project, args: AttachArgs) -> anyh
     }
 
     let plugin = plugins::load_for_type(&target_type, Some(project.root()), &context.dirs)?;
+    plugins::warn_passed_over(&plugin);
     // Secrets the user gives now, by the setting that will refer to them.
     let mut given = BTreeMap::new();
     if args.password {

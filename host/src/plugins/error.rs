@@ -17,6 +17,9 @@ pub enum PluginError {
         broken: Vec<String>,
     },
 
+    #[error("none of the {} plugins that declare target type '{target_type}' can be used:\n- {}\n`xp plugin list --check` shows every plugin found.", reasons.len(), reasons.join("\n- "))]
+    NoneUsable { target_type: String, reasons: Vec<String> },
+
     #[error("plugin '{name}' ({}) could not be loaded: {message}", library.display())]
     Load {
         name: String,

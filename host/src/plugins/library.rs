@@ -45,6 +45,9 @@ pub struct LoadedPlugin {
     pub manifest: Manifest,
     pub description: PluginDescription,
     module: PluginModRef,
+    /// Plugins earlier on the search path that declare the same type but could not be used,
+    /// each with why: shown to the user, so that no other plugin runs silently.
+    pub passed_over: Vec<String>,
 }
 
 /// abi_stable's layout-mismatch report starts with a dump of every type it compared and
@@ -109,6 +112,7 @@ impl LoadedPlugin {
             manifest,
             description,
             module,
+            passed_over: Vec::new(),
         })
     }
 

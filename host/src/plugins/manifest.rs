@@ -70,9 +70,31 @@ impl Manifest {
         })
     }
 
+    /// Whether the manifest declares `target_type` (compared without regard to case).
+    pub fn serves(&self, target_type: &str) -> bool {
+        self.target_types.iter().any(|t| t.eq_ignore_ascii_case(target_type))
+    }
+
     /// Whether this host's plugin-api satisfies the plugin's requirement, and that the library
     /// file is there. Nothing is loaded.
     pub fn compatibility(&self) -> Compatibility {
+        if let incompatible @ Compatibility::Incompatible(_) = self.compatibility_of_api() {
+            return incompatible;
+        }
+        if !self.library.is_file() {
+            return Compatibility::Incompatible(format!(
+                "plugin '{}' ({}) names library {}, which does not exist; build the plugin or fix `library`",
+                self.name,
+                self.path.display(),
+                self.library.display()
+            ));
+        }
+        Compatibility::Compatible
+    }
+
+    /// Whether this host's plugin-api satisfies the plugin's requirement (the library is not
+    /// looked at).
+    pub fn compatibility_of_api(&self) -> Compatibility {
         let host_api = Version::parse(xp_plugin_api::API_VERSION).expect("the crate version is semver");
         if !self.plugin_api.matches(&host_api) {
             return Compatibility::Incompatible(format!(
@@ -82,14 +104,6 @@ impl Manifest {
                 self.plugin_api,
                 host_api,
                 host_api
-            ));
-        }
-        if !self.library.is_file() {
-            return Compatibility::Incompatible(format!(
-                "plugin '{}' ({}) names library {}, which does not exist; build the plugin or fix `library`",
-                self.name,
-                self.path.display(),
-                self.library.display()
             ));
         }
         Compatibility::Compatible

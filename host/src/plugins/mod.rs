@@ -5,17 +5,22 @@ mod error;
 mod library;
 mod manifest;
 mod search;
+pub mod sdk;
+mod survey;
 
 pub use error::PluginError;
 pub use library::{CallError, LoadedPlugin};
 pub use manifest::{Compatibility, Manifest};
 pub use search::{find_plugins, search_path, FoundPlugin};
+pub use survey::{survey, PluginState, SurveyEntry};
 
 use std::path::Path;
 
 use crate::paths::UserDirs;
 
-/// The plugin that serves `target_type`: the first compatible one on the search path, loaded.
+/// The plugin that serves `target_type`: the first on the search path whose manifest is
+/// compatible *and* whose library loads. Plugins passed over on the way are not silent: each
+/// is named, with why, in [`LoadedPlugin::passed_over`] for the caller to show.
 pub fn load_for_type(
     target_type: &str,
     project_root: Option<&Path>,
@@ -23,39 +28,57 @@ pub fn load_for_type(
 ) -> Result<LoadedPlugin, PluginError> {
     let path = search_path(project_root, dirs);
     let found = find_plugins(&path);
-    let serving: Vec<&FoundPlugin> = found
-        .iter()
-        .filter(|plugin| match &plugin.manifest {
-            Ok(manifest) => manifest
-                .target_types
-                .iter()
-                .any(|t| t.eq_ignore_ascii_case(target_type)),
-            Err(_) => false,
-        })
-        .collect();
-    let mut refusals = Vec::new();
-    for plugin in &serving {
-        let manifest = plugin.manifest.as_ref().expect("filtered to parsed manifests");
+    let mut refusals: Vec<PluginError> = Vec::new();
+    for plugin in &found {
+        let Ok(manifest) = &plugin.manifest else {
+            continue;
+        };
+        if !manifest.serves(target_type) {
+            continue;
+        }
         match manifest.compatibility() {
             Compatibility::Compatible => {
                 crate::timing::mark("plugin found");
                 let loaded = LoadedPlugin::load(manifest.clone(), target_type);
                 crate::timing::mark("plugin loaded");
-                return loaded;
+                match loaded {
+                    Ok(mut loaded) => {
+                        loaded.passed_over = refusals.iter().map(ToString::to_string).collect();
+                        return Ok(loaded);
+                    }
+                    Err(error) => refusals.push(error),
+                }
             }
-            Compatibility::Incompatible(reason) => refusals.push(reason),
+            Compatibility::Incompatible(reason) => refusals.push(PluginError::Incompatible(reason)),
         }
     }
-    if let Some(first) = refusals.into_iter().next() {
-        return Err(PluginError::Incompatible(first));
+    match refusals.len() {
+        0 => {
+            let broken: Vec<String> = found
+                .iter()
+                .filter_map(|plugin| plugin.manifest.as_ref().err().map(|error| error.to_string()))
+                .collect();
+            Err(PluginError::NoPluginForType {
+                target_type: target_type.to_owned(),
+                searched: path,
+                broken,
+            })
+        }
+        1 => Err(refusals.pop().expect("one refusal")),
+        _ => Err(PluginError::NoneUsable {
+            target_type: target_type.to_owned(),
+            reasons: refusals.iter().map(ToString::to_string).collect(),
+        }),
     }
-    let broken: Vec<String> = found
-        .iter()
-        .filter_map(|plugin| plugin.manifest.as_ref().err().map(|error| error.to_string()))
-        .collect();
-    Err(PluginError::NoPluginForType {
-        target_type: target_type.to_owned(),
-        searched: path,
-        broken,
-    })
+}
+
+/// Tells the user, on stderr, which plugins declaring `plugin`'s type were passed over, and why.
+pub fn warn_passed_over(plugin: &LoadedPlugin) {
+    for reason in &plugin.passed_over {
+        eprintln!(
+            "warning: passed over a plugin for this target type; using plugin '{}' ({}) instead: {reason}",
+            plugin.name(),
+            plugin.library().display()
+        );
+    }
 }

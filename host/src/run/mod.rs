@@ -129,6 +129,7 @@ fn configured_target(
     })?;
     let target = project.load_target(&target_name)?;
     let plugin = plugins::load_for_type(&target.target_type, Some(project.root()), dirs)?;
+    plugins::warn_passed_over(&plugin);
     Ok((runconfig, target, plugin))
 }
 

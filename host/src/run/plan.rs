@@ -118,6 +118,7 @@ pub fn plan(project: &Project, dirs: &UserDirs, cwd: &Path, submission: &Submiss
     }
     let dependencies = dependencies(project, &runconfig, submission.quiet)?;
     let plugin = plugins::load_for_type(&target.target_type, Some(project.root()), dirs)?;
+    plugins::warn_passed_over(&plugin);
     let arguments = runconfig.arguments_for(&script, &submission.arguments);
     Ok(Plan {
         runconfig,

@@ -131,3 +131,6 @@ impl Executor for LocalExecutor {
 }
 
 xp_plugin_api::export_plugin!(LocalExecutor);
+
+#[cfg(test)]
+mod tests;
