@@ -26,7 +26,9 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) {
 }
 
 fn main() {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ is in the workspace");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ is in the workspace");
     let mut code = String::from("/// (path relative to the workspace, contents) of the plugin API and SDK crates.\npub const API_SOURCES: &[(&str, &[u8])] = &[\n");
     for krate in ["plugin-api", "plugin-sdk"] {
         let root = workspace.join(krate);

@@ -95,7 +95,7 @@ pub fn baseline_dir() -> PathBuf {
 /// Builds the baseline plugin against the frozen API copy, and returns the library.
 pub fn build_baseline_plugin() -> PathBuf {
     build_and_keep(
-        &baseline_dir().join("Cargo.toml"),
+        &baseline_dir().join("plugin/Cargo.toml"),
         "libxp_plugin_baseline.so",
         &workspace_root().join("target/abi-builds/baseline/libxp_plugin_baseline.so"),
     )
@@ -114,23 +114,24 @@ pub fn build_baseline_plugin_against(name: &str, version: &str, extra_verbs: &[&
     let current = format!("version = \"{}\"", package_version(&manifest));
     write_if_changed(
         &manifest,
-        text.replacen(&current, &format!("version = \"{version}\""), 1).as_bytes(),
+        text.replacen(&current, &format!("version = \"{version}\""), 1)
+            .as_bytes(),
     );
     if !extra_verbs.is_empty() {
         let verbs = sources.join("plugin-api/src/protocol/verbs.rs");
         let text = std::fs::read_to_string(&verbs).unwrap();
         let list = "pub const ALL: &[&str] = &[";
-        assert!(text.contains(list), "{} lists the verbs as `{list}...`", verbs.display());
+        assert!(
+            text.contains(list),
+            "{} lists the verbs as `{list}...`",
+            verbs.display()
+        );
         let added: String = extra_verbs.iter().map(|verb| format!("\"{verb}\", ")).collect();
         write_if_changed(&verbs, text.replacen(list, &format!("{list}{added}"), 1).as_bytes());
     }
     sync_tree(&baseline_dir().join("plugin"), &sources.join("plugin"));
-    write_if_changed(
-        &sources.join("Cargo.toml"),
-        b"[workspace]\nresolver = \"2\"\nmembers = [\"plugin\"]\n",
-    );
     build_and_keep(
-        &sources.join("Cargo.toml"),
+        &sources.join("plugin/Cargo.toml"),
         "libxp_plugin_baseline.so",
         &scratch.join("libxp_plugin_baseline.so"),
     )

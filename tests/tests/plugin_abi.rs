@@ -31,7 +31,9 @@ fn xp<I: IntoIterator<Item = &'static str>>(project: &TestProject, plugins: &Pat
 
 /// `xp plugin list -o json`'s entry for `name`.
 fn listed(project: &TestProject, plugins: &Path, name: &str) -> serde_json::Value {
-    let list = xp(project, plugins, ["plugin", "list", "--check", "-o", "json"]).run().success();
+    let list = xp(project, plugins, ["plugin", "list", "--check", "-o", "json"])
+        .run()
+        .success();
     assert!(!list.stderr.contains("panicked"), "{}", list.stderr);
     let entries: Vec<serde_json::Value> = serde_json::from_str(&list.stdout).unwrap();
     entries
@@ -162,7 +164,7 @@ fn a_plugin_built_for_another_abi_is_refused_at_load_even_when_its_manifest_lies
         library.as_str(),
         "could not be loaded",
         &format!("its ABI does not match this xp (plugin-api {host})"),
-                "2.0.0",
+        "2.0.0",
         "Rebuild the plugin",
     ] {
         assert!(status.contains(needle), "the refusal mentions {needle:?}:\n{status}");
@@ -172,9 +174,13 @@ fn a_plugin_built_for_another_abi_is_refused_at_load_even_when_its_manifest_lies
         "the library is refused at load, not by the manifest's (lying) semver requirement:\n{status}"
     );
 
-    xp(&project, &plugins, ["computetarget", "attach", "baseline", "--name", "v"])
-        .run()
-        .error_mentions(&["plugin 'baseline'", &library, "ABI does not match"]);
+    xp(
+        &project,
+        &plugins,
+        ["computetarget", "attach", "baseline", "--name", "v"],
+    )
+    .run()
+    .error_mentions(&["plugin 'baseline'", &library, "ABI does not match"]);
     assert!(!project.path("aml_config/v.compute").exists());
 
     add_target(&project, "v", "baseline");

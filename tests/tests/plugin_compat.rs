@@ -38,7 +38,10 @@ fn wait_for_status(project: &TestProject, plugins: &Path, run: &str, wanted: &[&
         if wanted.contains(&record["status"].as_str().unwrap()) {
             return record;
         }
-        assert!(Instant::now() < deadline, "run {run} never reached {wanted:?}: {record}");
+        assert!(
+            Instant::now() < deadline,
+            "run {run} never reached {wanted:?}: {record}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -77,24 +80,34 @@ fn a_plugin_built_against_the_frozen_baseline_runs_every_verb_in_todays_xp() {
     assert_eq!(entry["api_version"], "1.0.0", "{entry}");
 
     // attach: the plugin fills a setting and asks for PrepareEnvironment.
-    let attach = xp(&project, &plugins, ["computetarget", "attach", "baseline", "--name", "b"])
-        .run()
-        .success();
+    let attach = xp(
+        &project,
+        &plugins,
+        ["computetarget", "attach", "baseline", "--name", "b"],
+    )
+    .run()
+    .success();
     let said = format!("{}{}", attach.stdout, attach.stderr);
     assert!(
         said.contains("baseline plugin attached 'b' (built against plugin-api 1.0.0)"),
         "{said}"
     );
     assert!(project.read("aml_config/b.compute").contains("pythonLocation"));
-    assert!(project.read("aml_config/b.runconfig").contains("PrepareEnvironment: true"));
+    assert!(project
+        .read("aml_config/b.runconfig")
+        .contains("PrepareEnvironment: true"));
 
     // prepare: built once, then reused.
-    let first = xp(&project, &plugins, ["experiment", "prepare", "-c", "b"]).run().success();
+    let first = xp(&project, &plugins, ["experiment", "prepare", "-c", "b"])
+        .run()
+        .success();
     assert!(
         format!("{}{}", first.stdout, first.stderr).contains("baseline environment prepared"),
         "{first:?}"
     );
-    let again = xp(&project, &plugins, ["experiment", "prepare", "-c", "b"]).run().success();
+    let again = xp(&project, &plugins, ["experiment", "prepare", "-c", "b"])
+        .run()
+        .success();
     assert!(
         format!("{}{}", again.stdout, again.stderr).contains("baseline environment reused"),
         "{again:?}"
@@ -121,7 +134,9 @@ fn a_plugin_built_against_the_frozen_baseline_runs_every_verb_in_todays_xp() {
     assert!(log.contains("to stdout") && log.contains("to stderr"), "{log}");
 
     // clean: the plugin removes what prepare made.
-    let clean = xp(&project, &plugins, ["experiment", "clean", "-c", "b"]).run().success();
+    let clean = xp(&project, &plugins, ["experiment", "clean", "-c", "b"])
+        .run()
+        .success();
     let said = format!("{}{}", clean.stdout, clean.stderr);
     assert!(said.contains("prepared"), "clean names what it removed: {said}");
 }
@@ -131,9 +146,13 @@ fn the_baseline_plugin_streams_output_live_and_honours_cancel() {
     let project = TestProject::new();
     let plugins = project.home().join("plugins");
     install_plugin(&plugins, "baseline", BASELINE_MANIFEST, baseline_library());
-    xp(&project, &plugins, ["computetarget", "attach", "baseline", "--name", "b"])
-        .run()
-        .success();
+    xp(
+        &project,
+        &plugins,
+        ["computetarget", "attach", "baseline", "--name", "b"],
+    )
+    .run()
+    .success();
 
     // Live: the first line arrives while the script still waits for the test's go.
     let go = project.path("go");
@@ -141,7 +160,9 @@ fn the_baseline_plugin_streams_output_live_and_honours_cancel() {
         "live.py",
         "import os, time\nprint('first line', flush=True)\nwhile not os.path.exists('GO'):\n    time.sleep(0.05)\nprint('second line')\n",
     );
-    let live = project.read("live.py").replace("'GO'", &format!("{:?}", go.display().to_string()));
+    let live = project
+        .read("live.py")
+        .replace("'GO'", &format!("{:?}", go.display().to_string()));
     project.write("live.py", &live);
     let mut child = xp(&project, &plugins, ["submit", "-c", "b", "live.py"]).spawn();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -198,11 +219,17 @@ fn a_plugin_built_against_a_newer_plugin_api_of_the_same_major_version_runs_in_t
     let project = TestProject::new();
     let plugins = project.home().join("plugins");
     install_plugin(&plugins, "baseline", BASELINE_MANIFEST, &library);
-    xp(&project, &plugins, ["computetarget", "attach", "baseline", "--name", "b"])
+    xp(
+        &project,
+        &plugins,
+        ["computetarget", "attach", "baseline", "--name", "b"],
+    )
+    .run()
+    .success();
+    project.write("hello.py", "print('hello from a newer plugin')\n");
+    let run = xp(&project, &plugins, ["submit", "-c", "b", "hello.py"])
         .run()
         .success();
-    project.write("hello.py", "print('hello from a newer plugin')\n");
-    let run = xp(&project, &plugins, ["submit", "-c", "b", "hello.py"]).run().success();
     assert!(run.stdout.contains("hello from a newer plugin"), "{}", run.stdout);
     assert_eq!(project.last_record()["status"], "Completed");
     let list = xp(&project, &plugins, ["plugin", "list", "--check", "-o", "json"])

@@ -11,3 +11,8 @@ pub use error::HistoryError;
 pub use liveness::{current_process_start, end_processes_of_run, process_is_alive, process_start};
 pub use record::{format_duration, format_utc, now_ms, MetricPoint, RunRecord};
 pub use store::{HistoryStore, ListFilter, NewRun};
+
+/// The file in a run's folder that names the plugin call in progress (`plugin 'NAME'
+/// (LIBRARY) was running VERB`), written before the call and removed after it: if the process
+/// ends during the call, the run's record can say which plugin ended it.
+pub const PLUGIN_CALL_FILE: &str = "plugin-call";

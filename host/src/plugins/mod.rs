@@ -4,8 +4,8 @@
 mod error;
 mod library;
 mod manifest;
-mod search;
 pub mod sdk;
+mod search;
 mod survey;
 
 pub use error::PluginError;

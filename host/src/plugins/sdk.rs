@@ -60,7 +60,12 @@ mod tests {
     #[test]
     fn the_embedded_sources_are_both_crates_and_write_out_unchanged() {
         let names: Vec<&str> = API_SOURCES.iter().map(|(name, _)| *name).collect();
-        for expected in ["plugin-api/Cargo.toml", "plugin-api/src/lib.rs", "plugin-sdk/Cargo.toml", "plugin-sdk/src/lib.rs"] {
+        for expected in [
+            "plugin-api/Cargo.toml",
+            "plugin-api/src/lib.rs",
+            "plugin-sdk/Cargo.toml",
+            "plugin-sdk/src/lib.rs",
+        ] {
             assert!(names.contains(&expected), "{expected} is embedded: {names:?}");
         }
         let data = tempfile::tempdir().unwrap();

@@ -57,7 +57,9 @@ impl SurveyEntry {
                     parts.push(format!("serves {}", self.serves.join(", ")));
                 }
                 for (target_type, by) in &self.shadowed {
-                    parts.push(format!("{target_type}: shadowed by '{by}' (earlier on the search path)"));
+                    parts.push(format!(
+                        "{target_type}: shadowed by '{by}' (earlier on the search path)"
+                    ));
                 }
                 if matches!(self.state, PluginState::Unchecked) {
                     parts.push("library not loaded (--check loads it)".to_owned());

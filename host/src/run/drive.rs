@@ -72,7 +72,22 @@ pub fn drive(
     let sink = RunSink::new(recorder, log_file, reporting.echo, signals::cancel_requested)
         .quiet(reporting.quiet)
         .with_redactor(redactor.clone());
-    let outcome = plugin.run(request, &sink).map_err(|source| SubmitError::PluginCall {
+    let call_note = launched.run_dir.join(crate::history::PLUGIN_CALL_FILE);
+    if launched.tracked {
+        // Best effort: a run must not fail for want of this note.
+        let _ = std::fs::write(
+            &call_note,
+            format!(
+                "plugin '{}' ({}) was running {}",
+                plugin.name(),
+                plugin.library().display(),
+                xp_plugin_api::protocol::verbs::RUN
+            ),
+        );
+    }
+    let outcome = plugin.run(request, &sink);
+    let _ = std::fs::remove_file(&call_note);
+    let outcome = outcome.map_err(|source| SubmitError::PluginCall {
         target: request.context.target.name.clone(),
         compute_file: request
             .context

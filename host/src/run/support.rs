@@ -5,9 +5,18 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 const FILES: [(&str, &str); 3] = [
-    ("xp_logging.py", include_str!("../../../plugin-sdk/python/xp_logging.py")),
-    ("azureml/__init__.py", include_str!("../../../plugin-sdk/python/azureml/__init__.py")),
-    ("azureml/logging.py", include_str!("../../../plugin-sdk/python/azureml/logging.py")),
+    (
+        "xp_logging.py",
+        include_str!("../../../plugin-sdk/python/xp_logging.py"),
+    ),
+    (
+        "azureml/__init__.py",
+        include_str!("../../../plugin-sdk/python/azureml/__init__.py"),
+    ),
+    (
+        "azureml/logging.py",
+        include_str!("../../../plugin-sdk/python/azureml/logging.py"),
+    ),
 ];
 
 fn content_tag() -> String {

@@ -33,7 +33,10 @@ impl<T: std::fmt::Debug> Call<T> {
     #[track_caller]
     pub fn err(self) -> (String, Recorded) {
         match self.result {
-            Ok(reply) => panic!("the call succeeded, with {reply:?}\nwhat it reported: {:#?}", self.recorded),
+            Ok(reply) => panic!(
+                "the call succeeded, with {reply:?}\nwhat it reported: {:#?}",
+                self.recorded
+            ),
             Err(failure) => (failure.0, self.recorded),
         }
     }
@@ -108,7 +111,9 @@ impl<E: Executor> Harness<E> {
         request: RunRequest,
         when: impl Fn(&Recorded) -> bool + Send + Sync + 'static,
     ) -> Call<RunOutcome> {
-        self.call(RecordingSink::cancelling_when(when), request, |e, r, events| e.run(r, events))
+        self.call(RecordingSink::cancelling_when(when), request, |e, r, events| {
+            e.run(r, events)
+        })
     }
 
     pub fn clean(&self, request: CleanRequest) -> Call<CleanReply> {

@@ -138,7 +138,9 @@ impl EventSink for RecordingSink {
             _ => false,
         };
         if !known {
-            recorded.other_events.push((kind.as_str().to_owned(), payload.to_owned()));
+            recorded
+                .other_events
+                .push((kind.as_str().to_owned(), payload.to_owned()));
         }
     }
 

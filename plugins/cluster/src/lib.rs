@@ -226,3 +226,6 @@ impl Executor for ClusterExecutor {
 }
 
 xp_plugin_api::export_plugin!(ClusterExecutor);
+
+#[cfg(test)]
+mod tests;

@@ -211,3 +211,6 @@ impl Executor for DockerExecutor {
 }
 
 xp_plugin_api::export_plugin!(DockerExecutor);
+
+#[cfg(test)]
+mod tests;

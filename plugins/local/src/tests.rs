@@ -65,11 +65,7 @@ fn cancel_stops_the_script_and_its_children() {
         .ok();
     assert!(outcome.canceled, "{outcome:?}");
     assert!(started.elapsed().as_secs() < 60, "the cancel ended the run");
-    let child: u32 = recorded.stdout()[0]
-        .strip_prefix("child ")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let child: u32 = recorded.stdout()[0].strip_prefix("child ").unwrap().parse().unwrap();
     let alive = || {
         std::fs::read_to_string(format!("/proc/{child}/stat"))
             .map(|stat| !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
@@ -91,7 +87,10 @@ fn a_missing_interpreter_is_named_with_the_setting_to_change() {
     let (message, recorded) = Harness::new(LocalExecutor)
         .run(scratch.run_request(target, "train.py", &[]))
         .err();
-    assert!(message.contains("pythonLocation '/no/such/python' was not found"), "{message}");
+    assert!(
+        message.contains("pythonLocation '/no/such/python' was not found"),
+        "{message}"
+    );
     assert!(message.contains("aml_config/test.compute"), "{message}");
     assert!(recorded.stdout().is_empty());
 }
@@ -104,7 +103,11 @@ fn attach_fills_the_defaults_and_names_the_interpreter() {
         .ok();
     assert_eq!(reply.settings["pythonLocation"], "python3");
     assert_eq!(reply.settings["nativeSharedDirectory"], "~/.azureml/share/");
-    assert!(reply.messages[0].starts_with("Scripts will run with /"), "{:?}", reply.messages);
+    assert!(
+        reply.messages[0].starts_with("Scripts will run with /"),
+        "{:?}",
+        reply.messages
+    );
 }
 
 #[test]

@@ -120,3 +120,6 @@ impl Executor for RemoteExecutor {
 }
 
 xp_plugin_api::export_plugin!(RemoteExecutor);
+
+#[cfg(test)]
+mod tests;

@@ -191,3 +191,6 @@ impl Executor for RemoteDockerExecutor {
 }
 
 xp_plugin_api::export_plugin!(RemoteDockerExecutor);
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,6 @@
 //! A plugin that misbehaves on request, so the tests can check that the host survives it.
 //! Its `behaviour` setting: `panic` (panics in run), `fail` (reports a failure),
-//! `panic-on-attach`; and for the secret tests: `secret-check` (reports which secrets each
+//! `panic-on-attach`, `exit` and `abort` (end the whole process from inside run); and for the secret tests: `secret-check` (reports which secrets each
 //! call received, by name and length; its run prints `password ok` when
 //! `secrets["password"]` equals the variable `XP_FIXTURE_EXPECTED_PASSWORD`; with
 //! `useXpSshKey` its attach returns a made-up private key), `leak` (deliberately puts the
@@ -17,6 +17,18 @@ use xp_plugin_api::{
 
 #[derive(Default)]
 struct Fixture;
+
+/// Runs when the library is loaded, before any call: with `XP_FIXTURE_LOAD_MARKER` set, it
+/// writes that file, so tests can tell whether a command loaded (and so ran) the library.
+#[used]
+#[link_section = ".init_array"]
+static ON_LOAD: extern "C" fn() = on_load;
+
+extern "C" fn on_load() {
+    if let Some(path) = std::env::var_os("XP_FIXTURE_LOAD_MARKER") {
+        let _ = std::fs::write(path, b"loaded");
+    }
+}
 
 /// `name(length), ...`: which secrets a call received, without their values.
 fn secret_names(secrets: &BTreeMap<String, String>) -> String {
@@ -103,6 +115,9 @@ impl Executor for Fixture {
         match request.context.target.setting_str("behaviour") {
             Some("fail") => Err(PluginFailure::new("the fixture failed as asked")),
             Some("panic") => panic!("deliberate panic in run {}", request.run_id),
+            // What a plugin must never do: end the host's process with it.
+            Some("exit") => std::process::exit(3),
+            Some("abort") => std::process::abort(),
             Some("secret-check") => {
                 events.stdout(&format!(
                     "run received secrets: {}",

@@ -89,7 +89,11 @@ pub fn install(context: &CommandContext, args: PluginInstallArgs) -> anyhow::Res
 
     let sources = sdk::write_sources(&context.dirs.data)
         .with_context(|| format!("writing the plugin API sources into {}", context.dirs.data.display()))?;
-    let target_dir = work.join("target");
+    // A CARGO_TARGET_DIR of the user's is where their cargo builds go; otherwise xp's cache.
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| work.join("target"));
     if !context.quiet {
         eprintln!(
             "Building {} (cargo build --release) against plugin-api {} ...",
@@ -187,7 +191,12 @@ mod tests {
 
     #[test]
     fn git_urls_and_folders_are_told_apart() {
-        for url in ["https://host/x.git", "file:///srv/x", "ssh://git@host/x", "git@host:team/x.git"] {
+        for url in [
+            "https://host/x.git",
+            "file:///srv/x",
+            "ssh://git@host/x",
+            "git@host:team/x.git",
+        ] {
             assert!(is_git_url(url), "{url}");
         }
         for folder in [".", "my-plugin", "/abs/path", "../x"] {

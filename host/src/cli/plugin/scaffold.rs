@@ -23,7 +23,11 @@ const TEMPLATES: [(&str, &str); 6] = [
 fn check_name(what: &str, name: &str) -> anyhow::Result<()> {
     let mut chars = name.chars();
     let starts_well = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-    if !starts_well || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+    if !starts_well
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
         bail!("{what} '{name}' is not usable: use lowercase letters, digits and '-', starting with a letter (e.g. my-cluster)");
     }
     Ok(())
@@ -132,7 +136,11 @@ mod tests {
         assert!(text("src/lib.rs").contains("struct MyClusterExecutor;"));
         assert!(text(".cargo/config.toml").contains("/sdk/plugin-api"));
         for (path, text) in &files {
-            assert!(!text.contains("{{"), "{} has an unfilled placeholder:\n{text}", path.display());
+            assert!(
+                !text.contains("{{"),
+                "{} has an unfilled placeholder:\n{text}",
+                path.display()
+            );
         }
     }
 
