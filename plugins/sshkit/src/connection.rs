@@ -74,6 +74,58 @@ pub struct Endpoint {
     pub username: String,
 }
 
+/// How long a blocking step may wait without any data from the host, in all: as the session's
+/// own timeout.
+const QUIET_LIMIT: Duration = Duration::from_secs(60);
+
+/// Whether an error is libssh2 giving up on a quiet socket. With keepalives on, libssh2 waits
+/// only until the next keepalive is due (10 s) and then reports "Timed out waiting on socket"
+/// instead of sending it and waiting on: a command that prints nothing for 10 s (a JVM starting
+/// under load) would fail. Such errors are retried until [`QUIET_LIMIT`].
+fn is_quiet_timeout(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+    )
+}
+
+/// Runs a blocking libssh2 step, retrying it while it only timed out on a quiet socket.
+fn patient<T>(mut step: impl FnMut() -> Result<T, ssh2::Error>) -> std::io::Result<T> {
+    let started = std::time::Instant::now();
+    loop {
+        match step() {
+            Ok(value) => return Ok(value),
+            Err(error) => {
+                let error = std::io::Error::from(error);
+                if !is_quiet_timeout(&error) || started.elapsed() > QUIET_LIMIT {
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
+/// Reads `stream` to its end, retrying quiet-socket timeouts (see [`patient`]), and passing
+/// each chunk to `chunk` as it comes.
+fn read_all(stream: &mut impl Read, chunk: &mut dyn FnMut(&[u8])) -> std::io::Result<Vec<u8>> {
+    let mut all = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    let mut quiet_since = std::time::Instant::now();
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return Ok(all),
+            Ok(n) => {
+                chunk(&buffer[..n]);
+                all.extend_from_slice(&buffer[..n]);
+                quiet_since = std::time::Instant::now();
+            }
+            Err(error) if is_quiet_timeout(&error) && quiet_since.elapsed() <= QUIET_LIMIT => {}
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 impl Endpoint {
     pub fn of(target: &Target) -> Result<Endpoint, PluginFailure> {
         let address = target.setting_str("address").ok_or_else(|| {
@@ -208,13 +260,11 @@ impl Connection {
             channel.write_all(bytes).map_err(|e| lost(&e))?;
         }
         channel.send_eof().map_err(|e| lost(&e))?;
-        let mut stdout = Vec::new();
-        channel.read_to_end(&mut stdout).map_err(|e| lost(&e))?;
         // Bytes first: a script's output need not be UTF-8, and read_to_string would drop it all.
-        let mut stderr = Vec::new();
-        let _ = channel.stderr().read_to_end(&mut stderr);
+        let stdout = read_all(&mut channel, &mut |_: &[u8]| {}).map_err(|e| lost(&e))?;
+        let stderr = read_all(&mut channel.stderr(), &mut |_: &[u8]| {}).unwrap_or_default();
         let stderr = String::from_utf8_lossy(&stderr).into_owned();
-        channel.wait_close().map_err(|e| lost(&e))?;
+        patient(|| channel.wait_close()).map_err(|e| lost(&e))?;
         let status = channel.exit_status().map_err(|e| lost(&e))?;
         Ok(Finished { status, stdout, stderr })
     }
