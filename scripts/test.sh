@@ -19,4 +19,7 @@ trap 'scripts/services.sh stop docker ssh spark' EXIT
 # The end-to-end tests run target/debug/xp and the plugin libraries beside it: build them all
 # first (`cargo test` alone builds only what the test binaries link).
 cargo build --workspace --all-targets
+# The plugin API and SDK are crates third parties depend on: they must package (and build from
+# the package) on their own, outside this workspace.
+cargo package --quiet --allow-dirty -p xp-plugin-api -p xp-plugin-sdk
 cargo test --workspace "$@"
