@@ -33,18 +33,18 @@ pub struct ListFilter {
 }
 
 pub struct HistoryStore {
-    conn: Connection,
-    path: PathBuf,
+    pub(super) conn: Connection,
+    pub(super) path: PathBuf,
     runs_dir: PathBuf,
 }
 
-const RUN_COLUMNS: &str = "run_number, run_id, script, arguments, target, runconfig, status, created_ms, started_ms, ended_ms, exit_code, error, git_commit, artifacts, driver_pid, driver_start";
+pub(super) const RUN_COLUMNS: &str = "run_number, run_id, script, arguments, target, runconfig, status, created_ms, started_ms, ended_ms, exit_code, error, git_commit, artifacts, driver_pid, driver_start";
 
 fn json_list(text: String) -> Vec<String> {
     serde_json::from_str(&text).unwrap_or_default()
 }
 
-fn record_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
+pub(super) fn record_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     let status: String = row.get(6)?;
     Ok(RunRecord {
         run_number: row.get::<_, i64>(0)? as u64,
@@ -107,7 +107,7 @@ impl HistoryStore {
         })
     }
 
-    fn db_error(&self, source: rusqlite::Error) -> HistoryError {
+    pub(super) fn db_error(&self, source: rusqlite::Error) -> HistoryError {
         HistoryError::Database {
             path: self.path.clone(),
             source,
@@ -360,7 +360,10 @@ impl HistoryStore {
         Ok(())
     }
 
-    fn last_metric_values(&self, run_number: u64) -> Result<BTreeMap<String, serde_json::Value>, HistoryError> {
+    pub(super) fn last_metric_values(
+        &self,
+        run_number: u64,
+    ) -> Result<BTreeMap<String, serde_json::Value>, HistoryError> {
         let mut statement = self
             .conn
             .prepare_cached(
