@@ -614,3 +614,32 @@ fn cancel_needs_the_token_in_a_header_and_the_servers_own_origin() {
     assert_eq!(reply.json()["status"], "Canceled");
     assert_eq!(project.run_record(&run)["status"], "Canceled");
 }
+
+#[test]
+fn text_from_the_history_is_shown_as_text_never_as_markup() {
+    let project = TestProject::new();
+    project.write("train.py", TRAIN);
+    let markup = "<img src=x onerror=alert(1)>";
+    project
+        .xp(["-q", "submit", "train.py", "--lr", "0.5", markup])
+        .run()
+        .success();
+    let run = project.last_record()["run_id"].as_str().unwrap().to_owned();
+    let ui = UiServer::start(&project, "127.0.0.1");
+    for path in [
+        "/".to_owned(),
+        format!("/runs/{run}"),
+        format!("/compare?runs={run},{run}"),
+    ] {
+        let page = http(ui.address, "GET", &path, &[]);
+        assert_eq!(page.status, 200, "{path}");
+        let text = page.text();
+        assert!(!text.contains(markup), "{path} carries the argument as markup");
+        assert!(
+            text.contains("&lt;img src=x onerror=alert(1)&gt;"),
+            "{path} shows the argument as text"
+        );
+        let policy = page.header("content-security-policy").unwrap_or("");
+        assert!(policy.contains("script-src 'self'"), "{path}: {policy}");
+    }
+}

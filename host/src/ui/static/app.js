@@ -207,28 +207,41 @@ if (runBox) {
     }
   }
 
-  const source = new EventSource("/api/runs/" + encodeURIComponent(runId) + "/events?offset=" + log.getAttribute("data-offset"));
-  source.addEventListener("log", (event) => {
-    const chunk = JSON.parse(event.data);
-    log.append(document.createTextNode(chunk.text));
-    log.setAttribute("data-offset", chunk.next_offset);
-    if (follow.checked) log.scrollTop = log.scrollHeight;
-  });
-  source.addEventListener("metric", (event) => {
-    const info = JSON.parse(event.data);
-    const shown = [...charts.querySelectorAll("figure.chart-card")].find((f) => f.getAttribute("data-series") === info.name);
-    if (shown ? shown.getAttribute("data-total") !== String(info.points) : info.points > 1) scheduleChart(info.name);
-  });
-  source.addEventListener("status", (event) => {
-    const info = JSON.parse(event.data);
-    document.getElementById("status").replaceChildren(statusBadge(info.status));
-    if (["Completed", "Failed", "Canceled"].includes(info.status)) document.getElementById("cancel")?.remove();
-  });
-  source.addEventListener("end", () => {
-    source.close();
-    if (startedLive) refreshSections();
-  });
-  source.addEventListener("failure", () => source.close());
+  // Follows the run from the log byte the page has; after a dropped connection it comes back
+  // from where it was, so no line shows twice.
+  let source = null;
+  let ended = false;
+  function connect() {
+    source = new EventSource("/api/runs/" + encodeURIComponent(runId) + "/events?offset=" + log.getAttribute("data-offset"));
+    source.addEventListener("log", (event) => {
+      const chunk = JSON.parse(event.data);
+      if (String(chunk.offset) !== log.getAttribute("data-offset")) return;
+      log.append(document.createTextNode(chunk.text));
+      log.setAttribute("data-offset", chunk.next_offset);
+      if (follow.checked) log.scrollTop = log.scrollHeight;
+    });
+    source.addEventListener("metric", (event) => {
+      const info = JSON.parse(event.data);
+      const shown = [...charts.querySelectorAll("figure.chart-card")].find((f) => f.getAttribute("data-series") === info.name);
+      if (shown ? shown.getAttribute("data-total") !== String(info.points) : info.points > 1) scheduleChart(info.name);
+    });
+    source.addEventListener("status", (event) => {
+      const info = JSON.parse(event.data);
+      document.getElementById("status").replaceChildren(statusBadge(info.status));
+      if (["Completed", "Failed", "Canceled"].includes(info.status)) document.getElementById("cancel")?.remove();
+    });
+    source.addEventListener("end", () => {
+      ended = true;
+      source.close();
+      if (startedLive) refreshSections();
+    });
+    source.addEventListener("failure", () => { ended = true; source.close(); });
+    source.onerror = () => {
+      source.close();
+      if (!ended) setTimeout(connect, 2000);
+    };
+  }
+  connect();
   if (follow.checked) log.scrollTop = log.scrollHeight;
 
   const cancel = document.getElementById("cancel");
