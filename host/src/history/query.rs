@@ -335,6 +335,48 @@ impl HistoryStore {
         Ok(series)
     }
 
+    /// The names of a run's series, one index seek per name (a loose index scan) rather than a
+    /// read of every point.
+    pub fn series_names(&self, run_number: u64) -> Result<Vec<String>, HistoryError> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "WITH RECURSIVE names(name) AS (
+                     SELECT (SELECT MIN(name) FROM metrics WHERE run_number = ?1)
+                     UNION ALL
+                     SELECT (SELECT MIN(name) FROM metrics WHERE run_number = ?1 AND name > names.name)
+                     FROM names WHERE names.name IS NOT NULL)
+                 SELECT name FROM names WHERE name IS NOT NULL",
+            )
+            .map_err(|e| self.db_error(e))?;
+        let names = statement
+            .query_map(params![run_number as i64], |row| row.get(0))
+            .map_err(|e| self.db_error(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.db_error(e))?;
+        Ok(names)
+    }
+
+    /// Each series' last step and the time of that point: what changes when a point is logged,
+    /// found with one seek per series, for live views that ask often.
+    pub fn series_heads(&self, run_number: u64) -> Result<Vec<(String, u64, i64)>, HistoryError> {
+        let names = self.series_names(run_number)?;
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT step, time_ms FROM metrics WHERE run_number = ?1 AND name = ?2 ORDER BY step DESC LIMIT 1",
+            )
+            .map_err(|e| self.db_error(e))?;
+        let mut heads = Vec::with_capacity(names.len());
+        for name in names {
+            let (step, time): (i64, i64) = statement
+                .query_row(params![run_number as i64, name], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(|e| self.db_error(e))?;
+            heads.push((name, step as u64, time));
+        }
+        Ok(heads)
+    }
+
     /// Calls `visit(step, value as recorded (JSON text), time_ms)` for each point of one
     /// series with a step after `after_step`, in step order, without collecting them.
     pub fn visit_series(
@@ -364,11 +406,19 @@ impl HistoryStore {
         Ok(())
     }
 
-    /// The compute targets that runs were recorded on, for filters.
+    /// The compute targets that runs were recorded on, for filters: one seek per target in the
+    /// target index, however many runs there are.
     pub fn targets_used(&self) -> Result<Vec<String>, HistoryError> {
         let mut statement = self
             .conn
-            .prepare_cached("SELECT DISTINCT target FROM runs ORDER BY target")
+            .prepare_cached(
+                "WITH RECURSIVE targets(target) AS (
+                     SELECT (SELECT MIN(target) FROM runs)
+                     UNION ALL
+                     SELECT (SELECT MIN(target) FROM runs WHERE target > targets.target)
+                     FROM targets WHERE targets.target IS NOT NULL)
+                 SELECT target FROM targets WHERE target IS NOT NULL",
+            )
             .map_err(|e| self.db_error(e))?;
         let targets = statement
             .query_map([], |row| row.get(0))
@@ -501,5 +551,16 @@ mod tests {
             .visit_series(1, "loss", Some(2), |step, value, _| seen.push((step, value.to_owned())))
             .unwrap();
         assert_eq!(seen, vec![(3, "0.25".to_owned()), (4, "0.2".to_owned())]);
+        store.add_metric(1, "accuracy", 7, &serde_json::json!(0.5)).unwrap();
+        assert_eq!(store.series_names(1).unwrap(), vec!["accuracy", "loss"]);
+        let heads: Vec<(String, u64)> = store
+            .series_heads(1)
+            .unwrap()
+            .into_iter()
+            .map(|(n, s, _)| (n, s))
+            .collect();
+        assert_eq!(heads, vec![("accuracy".to_owned(), 7), ("loss".to_owned(), 4)]);
+        assert!(store.series_names(99).unwrap().is_empty());
+        assert_eq!(store.targets_used().unwrap(), vec!["docker", "local"]);
     }
 }

@@ -88,7 +88,7 @@ pub async fn metrics(
             let record = store.peek(&id)?;
             let names: Vec<String> = match params.name {
                 Some(name) => vec![name],
-                None => store.series(record.run_number)?.into_iter().map(|s| s.name).collect(),
+                None => store.series_names(record.run_number)?,
             };
             let mut series = Vec::new();
             for name in names {

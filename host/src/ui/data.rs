@@ -100,8 +100,9 @@ pub struct Series {
     pub downsampled: bool,
     #[serde(skip)]
     pub points: Vec<Point>,
-    /// The last value as recorded (any JSON).
+    /// The last value as recorded (any JSON), and its step.
     pub last: Value,
+    pub last_step: u64,
 }
 
 /// Reads one series of a run; with `width`, reduced to at most four points per column.
@@ -115,7 +116,9 @@ pub fn load_series(
     let mut points = Vec::new();
     let (mut total, mut non_numeric) = (0u64, 0u64);
     let mut last = String::from("null");
+    let mut last_step = 0;
     store.visit_series(run_number, name, None, |step, value, time_ms| {
+        last_step = step;
         total += 1;
         match value.trim().parse::<f64>() {
             Ok(number) if number.is_finite() => points.push(Point {
@@ -143,6 +146,7 @@ pub fn load_series(
         downsampled: points.len() < before,
         points,
         last: serde_json::from_str(&last).unwrap_or(Value::Null),
+        last_step,
     })
 }
 
@@ -153,6 +157,7 @@ pub fn series_json(series: &Series) -> Value {
         "non_numeric": series.non_numeric,
         "downsampled": series.downsampled,
         "last": series.last,
+        "last_step": series.last_step,
         "points": series.points.iter().map(|p| json!([p.step, p.value, p.time_ms])).collect::<Vec<_>>(),
     })
 }
@@ -227,9 +232,9 @@ pub fn compare(store: &HistoryStore, runs: &[String], x: XAxis, width: usize) ->
     let mut argument_keys = BTreeSet::new();
     for (index, record) in records.iter().enumerate() {
         argument_keys.extend(named_arguments(&record.arguments).into_keys());
-        for info in store.series(record.run_number)? {
-            let loaded = load_series(store, record.run_number, &info.name, x, Some(width))?;
-            series.entry(info.name).or_default().push((index, loaded));
+        for name in store.series_names(record.run_number)? {
+            let loaded = load_series(store, record.run_number, &name, x, Some(width))?;
+            series.entry(name).or_default().push((index, loaded));
         }
     }
     Ok(Comparison {

@@ -34,8 +34,8 @@ struct Follow {
     log_path: std::path::PathBuf,
     offset: u64,
     status: Option<RunStatus>,
-    /// Per series: points and last step, as last sent.
-    series: HashMap<String, (u64, u64)>,
+    /// Per series: last step and its time, as last sent.
+    series: HashMap<String, (u64, i64)>,
     first: bool,
     done: bool,
 }
@@ -54,15 +54,15 @@ fn look(follow: &mut Follow, store: &crate::history::HistoryStore) -> Result<Vec
         events.push(Event::default().event("log").data(json!(chunk).to_string()));
         follow.offset = chunk.next_offset;
     }
-    for info in store.series(follow.run_number)? {
-        let now = (info.points, info.last_step);
-        if follow.series.get(&info.name) != Some(&now) {
+    for (name, last_step, last_time_ms) in store.series_heads(follow.run_number)? {
+        let now = (last_step, last_time_ms);
+        if follow.series.get(&name) != Some(&now) {
             events.push(
                 Event::default()
                     .event("metric")
-                    .data(json!({"name": info.name, "points": info.points, "last_step": info.last_step}).to_string()),
+                    .data(json!({"name": name, "last_step": last_step, "last_time_ms": last_time_ms}).to_string()),
             );
-            follow.series.insert(info.name, now);
+            follow.series.insert(name, now);
         }
     }
     if follow.status != Some(status) {

@@ -400,13 +400,13 @@ pub async fn runs(State(state): State<Arc<AppState>>, Query(params): Query<ListP
 
 /// Writes a metric's chart card: title, point counts, the SVG.
 pub fn chart_card(html: &mut Html, series: &data::Series, x: XAxis, color_index: usize) {
-    let total = series.total.to_string();
+    let last_step = series.last_step.to_string();
     html.open(
         "figure",
         &[
             ("class", Some("chart-card")),
             ("data-series", Some(&series.name)),
-            ("data-total", Some(&total)),
+            ("data-last-step", Some(&last_step)),
         ],
     );
     html.raw("<figcaption>");
@@ -448,7 +448,7 @@ pub async fn chart_fragment(
     let loaded = state
         .read(move |store| {
             let record = store.peek(&id)?;
-            let names: Vec<String> = store.series(record.run_number)?.into_iter().map(|s| s.name).collect();
+            let names = store.series_names(record.run_number)?;
             let index = names
                 .iter()
                 .position(|n| *n == name)

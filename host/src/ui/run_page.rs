@@ -33,8 +33,8 @@ struct RunView {
 fn load(store: &crate::history::HistoryStore, id: &str, x: XAxis) -> Result<RunView, UiError> {
     let record = store.peek(id)?;
     let (mut charts, mut scalars) = (Vec::new(), Vec::new());
-    for info in store.series(record.run_number)? {
-        let series = data::load_series(store, record.run_number, &info.name, x, Some(PLOT_COLUMNS))?;
+    for name in store.series_names(record.run_number)? {
+        let series = data::load_series(store, record.run_number, &name, x, Some(PLOT_COLUMNS))?;
         if series.total > 1 && !series.points.is_empty() {
             charts.push(series);
         } else {

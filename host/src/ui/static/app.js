@@ -223,7 +223,7 @@ if (runBox) {
     source.addEventListener("metric", (event) => {
       const info = JSON.parse(event.data);
       const shown = [...charts.querySelectorAll("figure.chart-card")].find((f) => f.getAttribute("data-series") === info.name);
-      if (shown ? shown.getAttribute("data-total") !== String(info.points) : info.points > 1) scheduleChart(info.name);
+      if (shown ? shown.getAttribute("data-last-step") !== String(info.last_step) : info.last_step > 0) scheduleChart(info.name);
     });
     source.addEventListener("status", (event) => {
       const info = JSON.parse(event.data);
