@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -84,8 +85,10 @@ impl Browser {
             .cloned()
             .unwrap_or_else(|| "/usr/bin/chromedriver".into());
         let port = free_port();
+        // A process group of its own, so the browsers it starts end with it (see `Drop`).
         let driver = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -102,6 +105,7 @@ impl Browser {
                 "args": [
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--window-size=1440,1200", "--hide-scrollbars", "--no-first-run",
+                    "--disable-crash-reporter", "--disable-breakpad",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
             }
@@ -151,17 +155,23 @@ impl Browser {
         }
     }
 
-    pub async fn close(mut self) {
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
 impl Drop for Browser {
+    /// Ends chromedriver's process group and any chromium process of this session's profile,
+    /// also when a test failed before closing the session.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        // SAFETY: kill(2) on the process group this Browser started (its leader's pid).
+        unsafe { libc::kill(-(self.driver.id() as libc::pid_t), libc::SIGKILL) };
         let _ = self.driver.wait();
+        let profile = self._profile.path().display().to_string();
+        for pid in crate::processes_matching(&profile) {
+            // SAFETY: kill(2) on a chromium process started with this session's own profile folder.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
     }
 }
 

@@ -643,3 +643,18 @@ fn text_from_the_history_is_shown_as_text_never_as_markup() {
         assert!(policy.contains("script-src 'self'"), "{path}: {policy}");
     }
 }
+
+#[test]
+fn a_bad_address_or_a_busy_port_is_a_clear_error() {
+    let project = TestProject::new();
+    project
+        .xp(["ui", "--host", "example.invalid"])
+        .run()
+        .error_mentions(&["--host example.invalid", "not an IP address"]);
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    project
+        .xp(["ui", "--port", &port])
+        .run()
+        .error_mentions(&[&format!("127.0.0.1:{port}"), "--port N"]);
+}

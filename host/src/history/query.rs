@@ -3,8 +3,6 @@
 //! database: a run whose driver vanished is left for the next CLI command to mark (see
 //! `HistoryStore::reconcile`); readers can tell with [`RunRecord::driver_gone`].
 
-use std::collections::{BTreeMap, HashMap};
-
 use rusqlite::{params, OptionalExtension};
 use xp_plugin_api::RunStatus;
 
@@ -240,40 +238,11 @@ impl HistoryStore {
         })
     }
 
-    /// Fills each record's last metric values, one indexed lookup per run (unlike
-    /// `fill_last_metrics`, whose range scan suits consecutive runs only).
+    /// Fills each record's last metric values with seeks per run and series (unlike
+    /// `fill_last_metrics`, whose range scan suits consecutive runs with few points only).
     pub fn fill_last_metrics_of(&self, records: &mut [RunRecord]) -> Result<(), HistoryError> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let numbers: Vec<u64> = records.iter().map(|r| r.run_number).collect();
-        let numbers = serde_json::to_string(&numbers).expect("numbers serialise");
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "SELECT m.run_number, m.name, m.value FROM metrics m
-                 JOIN (SELECT run_number, name, MAX(step) AS step FROM metrics
-                       WHERE run_number IN (SELECT value FROM json_each(?1)) GROUP BY run_number, name) last
-                   ON m.run_number = last.run_number AND m.name = last.name AND m.step = last.step",
-            )
-            .map_err(|e| self.db_error(e))?;
-        let mut by_run: HashMap<u64, BTreeMap<String, serde_json::Value>> = HashMap::new();
-        let rows = statement
-            .query_map(params![numbers], |row| {
-                Ok((
-                    row.get::<_, i64>(0)? as u64,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(|e| self.db_error(e))?;
-        for row in rows {
-            let (run, name, value) = row.map_err(|e| self.db_error(e))?;
-            let value = serde_json::from_str(&value).unwrap_or(serde_json::Value::Null);
-            by_run.entry(run).or_default().insert(name, value);
-        }
         for record in records {
-            record.metrics = by_run.remove(&record.run_number).unwrap_or_default();
+            record.metrics = self.last_metric_values(record.run_number)?;
         }
         Ok(())
     }

@@ -83,6 +83,7 @@ pub async fn metrics(
 ) -> Result<Json<Value>, UiError> {
     let x = x_axis(params.x.as_deref())?;
     let width = width(params.width)?;
+    let state2 = Arc::clone(&state);
     let (record, series) = state
         .read(move |store| {
             let record = store.peek(&id)?;
@@ -92,7 +93,7 @@ pub async fn metrics(
             };
             let mut series = Vec::new();
             for name in names {
-                let loaded = data::load_series(store, record.run_number, &name, x, width)?;
+                let loaded = state2.series_cache.load(store, &record, &name, x, width)?;
                 if loaded.total == 0 {
                     return Err(UiError::NotFound(format!(
                         "run {} has no metric '{name}'",
@@ -240,7 +241,12 @@ pub async fn compare(
     let runs = data::parse_run_list(params.runs.as_deref())?;
     let x = x_axis(params.x.as_deref())?;
     let width = width(params.width)?.unwrap_or(super::chart::PLOT_COLUMNS);
-    let comparison = state.read(move |store| data::compare(store, &runs, x, width)).await?;
+    let comparison = {
+        let state2 = Arc::clone(&state);
+        state
+            .read(move |store| data::compare(store, &state2.series_cache, &runs, x, width))
+            .await
+    }?;
     Ok(Json(data::comparison_json(&comparison)))
 }
 

@@ -37,7 +37,7 @@ pub struct Options {
 
 #[derive(Debug, thiserror::Error)]
 pub enum UiStartError {
-    #[error("--host {0}: not an IP address (e.g. 127.0.0.1, 0.0.0.0, ::1)")]
+    #[error("--host {0}: not an IP address (e.g. 127.0.0.1, 0.0.0.0, ::1) or localhost")]
     BadHost(String),
     #[error("cannot listen on {address}: {source}{hint}")]
     Bind {
@@ -70,11 +70,11 @@ fn printable_host(ip: IpAddr) -> String {
 
 /// Serves the project's history until the process is interrupted (Ctrl-C).
 pub fn serve(project: &Project, dirs: &UserDirs, options: &Options) -> Result<(), UiStartError> {
-    let ip: IpAddr = options
-        .host
-        .trim_matches(['[', ']'])
-        .parse()
-        .map_err(|_| UiStartError::BadHost(options.host.clone()))?;
+    let host = match options.host.as_str() {
+        "localhost" => "127.0.0.1",
+        other => other.trim_matches(['[', ']']),
+    };
+    let ip: IpAddr = host.parse().map_err(|_| UiStartError::BadHost(options.host.clone()))?;
     let address = SocketAddr::new(ip, options.port);
     let listener = std::net::TcpListener::bind(address).map_err(|source| UiStartError::Bind {
         address,

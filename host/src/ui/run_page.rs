@@ -8,7 +8,7 @@ use axum::response::Response;
 
 use super::api::{x_axis, SeriesParams};
 use super::chart::PLOT_COLUMNS;
-use super::data::{self, Series};
+use super::data::Series;
 use super::downsample::XAxis;
 use super::files::{open_artifact, read_log};
 use super::html::Html;
@@ -30,35 +30,47 @@ struct RunView {
     log_end: u64,
 }
 
-fn load(store: &crate::history::HistoryStore, id: &str, x: XAxis) -> Result<RunView, UiError> {
-    let record = store.peek(id)?;
+/// Reads the run, then its series side by side (one history connection each: a long series
+/// takes tens of milliseconds to read, and the machine has more than one core).
+async fn load(state: &Arc<AppState>, id: String, x: XAxis) -> Result<RunView, UiError> {
+    let (record, names, artifacts, log_start, chunk) = state
+        .read(move |store| {
+            let record = store.peek(&id)?;
+            let names = store.series_names(record.run_number)?;
+            let run_dir = store.run_dir(&record.run_id);
+            let artifacts: Vec<(String, Result<u64, String>)> = record
+                .artifacts
+                .iter()
+                .map(|path| {
+                    let size = open_artifact(&record, &run_dir, path)
+                        .map(|(_, length)| length)
+                        .map_err(|refusal| refusal.to_string());
+                    (path.clone(), size)
+                })
+                .collect();
+            let log_path = run_dir.join("output.log");
+            let length = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
+            let log_start = length.saturating_sub(LOG_ON_PAGE);
+            let chunk = read_log(&log_path, log_start, LOG_ON_PAGE as usize)
+                .map_err(|e| UiError::Internal(format!("reading {}: {e}", log_path.display())))?;
+            Ok((record, names, artifacts, log_start, chunk))
+        })
+        .await?;
+    let record = Arc::new(record);
+    let reads = names.into_iter().map(|name| {
+        let (state2, record) = (Arc::clone(state), Arc::clone(&record));
+        state.read(move |store| state2.series_cache.load(store, &record, &name, x, Some(PLOT_COLUMNS)))
+    });
     let (mut charts, mut scalars) = (Vec::new(), Vec::new());
-    for name in store.series_names(record.run_number)? {
-        let series = data::load_series(store, record.run_number, &name, x, Some(PLOT_COLUMNS))?;
+    for series in futures_util::future::try_join_all(reads).await? {
         if series.total > 1 && !series.points.is_empty() {
             charts.push(series);
         } else {
             scalars.push(series);
         }
     }
-    let run_dir = store.run_dir(&record.run_id);
-    let artifacts = record
-        .artifacts
-        .iter()
-        .map(|path| {
-            let size = open_artifact(&record, &run_dir, path)
-                .map(|(_, length)| length)
-                .map_err(|refusal| refusal.to_string());
-            (path.clone(), size)
-        })
-        .collect();
-    let log_path = run_dir.join("output.log");
-    let length = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
-    let log_start = length.saturating_sub(LOG_ON_PAGE);
-    let chunk = read_log(&log_path, log_start, LOG_ON_PAGE as usize)
-        .map_err(|e| UiError::Internal(format!("reading {}: {e}", log_path.display())))?;
     Ok(RunView {
-        record,
+        record: Arc::unwrap_or_clone(record),
         charts,
         scalars,
         artifacts,
@@ -129,7 +141,7 @@ pub async fn run(
         Ok(x) => x,
         Err(error) => return page_error(error),
     };
-    let view = match state.read(move |store| load(store, &id, x)).await {
+    let view = match load(&state, id, x).await {
         Ok(view) => view,
         Err(error) => return page_error(error),
     };

@@ -25,6 +25,7 @@ pub struct AppState {
     pub project: Project,
     pub dirs: UserDirs,
     pub access: Access,
+    pub series_cache: super::data::SeriesCache,
     idle: Mutex<Vec<HistoryStore>>,
 }
 
@@ -69,6 +70,7 @@ impl AppState {
             project,
             dirs,
             access,
+            series_cache: Default::default(),
             idle: Mutex::new(vec![first]),
         })
     }
