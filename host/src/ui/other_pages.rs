@@ -82,12 +82,11 @@ pub async fn compare(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
     }
     // Four points per column per run (min/max per pixel column keeps first, min, max, last).
     let width = (COMPARE_POINT_BUDGET / 4 / runs.len()).clamp(40, PLOT_COLUMNS);
-    let comparison = match {
-        let state2 = Arc::clone(&state);
-        state
-            .read(move |store| data::compare(store, &state2.series_cache, &runs, x, width))
-            .await
-    } {
+    let state2 = Arc::clone(&state);
+    let read = state
+        .read(move |store| data::compare(store, &state2.series_cache, &runs, x, width))
+        .await;
+    let comparison = match read {
         Ok(comparison) => comparison,
         Err(error) => return page_error(error),
     };
