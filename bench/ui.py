@@ -104,6 +104,7 @@ def main():
             log("bench: missing {}; build first: cargo build --release --workspace".format(path))
             return 2
 
+    load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="xp-bench-ui-"))
     env = isolated_env(tmp)
     project = tmp / "history-project"
@@ -183,8 +184,9 @@ def main():
                      ms(median(cli[label])) if label in cli else "-"])
     rows.append(["xp --version (process start, for scale)", "-", "-", "", "xp --version", ms(median(version))])
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
-    print("xp ui on {} runs + {} metric points, plus one run of 300,000 (seeded in {:.1f} s)".format(
-        args.runs, args.metrics, seed_s))
+    print("xp ui on {} runs + {} metric points, plus one run of 300,000 (seeded in {:.1f} s); "
+          "load average {:.1f} before, {:.1f} after on {} CPUs".format(
+              args.runs, args.metrics, seed_s, load_before, os.getloadavg()[0], os.cpu_count()))
     for row in [header, ["-" * w for w in widths]] + rows:
         print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
     print()

@@ -39,7 +39,7 @@ XP_SERVICES_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/services" && pwd)
 ALL_COMPONENTS=(docker ssh spark browser)
 
 usage() {
-  sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 

@@ -137,7 +137,7 @@ pub async fn compare(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
         .display(count)
         .text(" runs; columns whose values differ are marked.")
         .close("p");
-    html.raw("<div class=\"table-wrap\"><table class=\"compare\" id=\"compare\"><thead><tr><th></th><th>#</th><th>Run id</th>");
+    html.raw("<div class=\"table-wrap tall\"><table class=\"compare\" id=\"compare\"><thead><tr><th></th><th>#</th><th>Run id</th>");
     for (i, (label, _)) in columns.iter().enumerate() {
         let mut class = String::new();
         if differs[i] {
