@@ -265,3 +265,47 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         data = &data[(start + size + 2).min(data.len())..];
     }
 }
+
+// ---- fixtures shared by the web view's tests ----
+
+/// A training script: `loss` = scale / (step + 1) for 30 steps, `accuracy` once, and an
+/// artifact whose bytes are every byte value then the run's scale.
+pub const TRAIN: &str = r#"import os, sys
+from xp_logging import log_metric
+scale = float(sys.argv[sys.argv.index("--lr") + 1])
+for step in range(30):
+    log_metric("loss", scale / (step + 1))
+    print("step", step, flush=True)
+log_metric("accuracy", 0.9)
+os.makedirs("outputs", exist_ok=True)
+with open("outputs/model.bin", "wb") as f:
+    f.write(bytes(range(256)) * 40 + ("scale %s" % scale).encode())
+"#;
+
+pub fn model_bytes(scale: &str) -> Vec<u8> {
+    let mut bytes: Vec<u8> = (0..=255u8).collect::<Vec<_>>().repeat(40);
+    bytes.extend_from_slice(format!("scale {scale}").as_bytes());
+    bytes
+}
+
+/// Submits `train.py --lr SCALE` and returns the run id.
+pub fn train(project: &TestProject, scale: &str) -> String {
+    project.xp(["-q", "submit", "train.py", "--lr", scale]).run().success();
+    project.last_record()["run_id"].as_str().unwrap().to_owned()
+}
+
+/// Waits for the run's log to have `line`, so the script has reached it.
+pub fn wait_for_log(project: &TestProject, run: &str, line: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = project.xp(["history", "logs", run]).run().stdout;
+        if log.contains(line) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never printed {line:?}:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
