@@ -309,3 +309,15 @@ pub fn wait_for_log(project: &TestProject, run: &str, line: &str) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Cancels a detached run when dropped, so a test that fails midway leaves no run behind.
+pub struct CancelOnDrop<'a> {
+    pub project: &'a TestProject,
+    pub run: String,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.project.xp(["-q", "experiment", "cancel", &self.run]).run();
+    }
+}

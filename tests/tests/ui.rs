@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fantoccini::Locator;
 use serde_json::Value;
-use xp_tests::browser::{http, model_bytes, train, wait_for_log, Browser, UiServer, TRAIN};
+use xp_tests::browser::{http, model_bytes, train, wait_for_log, Browser, CancelOnDrop, UiServer, TRAIN};
 use xp_tests::{profile_dir, TestProject};
 
 /// One chromium at a time: the machine has two cores.
@@ -186,6 +186,10 @@ for i in range(1000):
         .expect("xp submit -a runs");
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let run = String::from_utf8_lossy(&run.stdout).trim().to_owned();
+    let _cancel = CancelOnDrop {
+        project: &project,
+        run: run.clone(),
+    };
     for i in 0..2 {
         std::fs::write(control.join(format!("go-{i}")), "").unwrap();
     }

@@ -3,7 +3,7 @@
 //! the token on every request, cancel needs the token in a header and the server's own origin,
 //! and history text is never markup.
 
-use xp_tests::browser::{http, model_bytes, train, wait_for_log, UiServer, TRAIN};
+use xp_tests::browser::{http, model_bytes, train, wait_for_log, CancelOnDrop, UiServer, TRAIN};
 use xp_tests::TestProject;
 
 #[test]
@@ -135,6 +135,10 @@ fn cancel_needs_the_token_in_a_header_and_the_servers_own_origin() {
     );
     let submitted = project.xp(["-q", "submit", "-a", "wait.py"]).run().success();
     let run = submitted.stdout.trim().to_owned();
+    let _cancel = CancelOnDrop {
+        project: &project,
+        run: run.clone(),
+    };
     wait_for_log(&project, &run, "waiting");
     let ui = UiServer::start(&project, "127.0.0.1");
     let page = http(ui.address, "GET", &format!("/runs/{run}"), &[]).text();

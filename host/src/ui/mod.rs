@@ -114,7 +114,12 @@ pub fn serve(project: &Project, dirs: &UserDirs, options: &Options) -> Result<()
                 ""
             }
         );
-        println!("{url}");
+        // The URL alone on stdout, for scripts; a closed stdout is no reason to stop serving.
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "{url}").and_then(|_| out.flush());
+        }
         axum::serve(listener, server::router(state))
             .await
             .map_err(UiStartError::Runtime)
