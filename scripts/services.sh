@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Real services for xp's end-to-end tests (shared by the test suite and CI).
 #
-#   scripts/services.sh start  [docker|ssh|spark ...]   start what is missing, reuse what is up
-#   scripts/services.sh stop   [docker|ssh|spark ...]   stop only what this script started
+#   scripts/services.sh start  [docker|ssh|spark|browser ...]   start what is missing, reuse what is up
+#   scripts/services.sh stop   [docker|ssh|spark|browser ...]   stop only what this script started
+#   scripts/services.sh status [docker|ssh|spark|browser ...]   health of each (exit 1 if any down)
+#   scripts/services.sh env    [docker|ssh|spark|browser ...]   `export XP_TEST_...=...` lines for the tests
 #
 # With XP_SERVICES_OWNER set (scripts/test.sh sets it), `start` records which components it had
 # to launch under that name, and `stop` stops only those: a test run never stops services that
 # were already up when it began (another test run, or a developer, may be using them).
-#   scripts/services.sh status [docker|ssh|spark ...]   health of each component (exit 1 if any down)
-#   scripts/services.sh env    [docker|ssh|spark ...]   `export XP_TEST_...=...` lines for the tests
 #
 # Components (all by default):
 #   docker  a Docker daemon (installs docker.io and starts dockerd only if none answers) and the
@@ -17,6 +17,8 @@
 #           with test users xptest (key) and xptestpw (password)
 #   spark   a standalone Spark cluster (master 127.0.0.1:7077, UI :8080, one worker) from PyPI's
 #           pyspark
+#   browser Debian's chromium and chromium-driver (installed when missing), for the web view's
+#           browser tests
 #
 # State (pids, logs, keys, configs): ${XP_SERVICES_DIR:-/tmp/xp-services}
 # Cache (wheels, pyspark venv, per machine): ${XP_SERVICES_CACHE:-/var/cache/xp-services as root}
@@ -35,8 +37,10 @@ XP_SERVICES_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/services" && pwd)
 . "$XP_SERVICES_SRC/ssh.sh"
 # shellcheck source=services/spark.sh
 . "$XP_SERVICES_SRC/spark.sh"
+# shellcheck source=services/browser.sh
+. "$XP_SERVICES_SRC/browser.sh"
 
-ALL_COMPONENTS=(docker ssh spark)
+ALL_COMPONENTS=(docker ssh spark browser)
 
 usage() {
   sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
@@ -49,7 +53,7 @@ shift
 components=("$@")
 [ ${#components[@]} -gt 0 ] || components=("${ALL_COMPONENTS[@]}")
 for c in "${components[@]}"; do
-  case $c in docker | ssh | spark) ;; *)
+  case $c in docker | ssh | spark | browser) ;; *)
     log "unknown component '$c' (expected: ${ALL_COMPONENTS[*]})"
     usage
     ;;
@@ -86,7 +90,7 @@ case $cmd in
     ensure_state_dir
     take_lock
     # Reverse order.
-    for c in spark ssh docker; do
+    for c in browser spark ssh docker; do
       has_component "$c" || continue
       if [ -n "${XP_SERVICES_OWNER:-}" ] \
         && [ "$(cat "$XP_SERVICES_DIR/owners/$c" 2>/dev/null)" != "$XP_SERVICES_OWNER" ]; then

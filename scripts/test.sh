@@ -10,11 +10,12 @@ cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "error: cargo is missing; install Rust from https://rustup.rs" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "error: python3 is missing; the local target runs scripts with it" >&2; exit 1; }
 
-# Real services the end-to-end tests talk to (a Docker engine and locally built images).
-# Reuses what is up; stops, when the tests end, only what it started here.
+# Real services the end-to-end tests talk to (a Docker engine and locally built images, sshd,
+# Spark, and a browser for the web view). Reuses what is up; stops, when the tests end, only
+# what it started here.
 export XP_SERVICES_OWNER="test.sh-$$"
-scripts/services.sh start docker ssh spark
-trap 'scripts/services.sh stop docker ssh spark' EXIT
+scripts/services.sh start docker ssh spark browser
+trap 'scripts/services.sh stop docker ssh spark browser' EXIT
 
 # The end-to-end tests run target/debug/xp and the plugin libraries beside it: build them all
 # first (`cargo test` alone builds only what the test binaries link).

@@ -3,7 +3,7 @@
 //! The binary is a thin shell over [`cli::main`]. The parts, in the order data flows:
 //! [`project`] (aml_config/), [`history`] (the run history), [`run`] (snapshot, plugin call,
 //! outcome), [`plugins`] (search path, manifests, abi_stable loading), [`secrets`] (the user's
-//! secret store and the `secret:` references of targets).
+//! secret store and the `secret:` references of targets), [`ui`] (the web view, `xp ui`).
 
 pub mod cli;
 pub mod history;
@@ -13,3 +13,4 @@ pub mod project;
 pub mod run;
 pub mod secrets;
 pub mod timing;
+pub mod ui;

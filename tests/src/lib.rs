@@ -7,6 +7,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub mod browser;
+
 /// `target/<profile>/`, where cargo put `xp` and the in-tree plugins.
 pub fn profile_dir() -> PathBuf {
     // Test binaries live in target/<profile>/deps/.

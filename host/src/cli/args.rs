@@ -56,9 +56,22 @@ pub enum Command {
         #[command(subcommand)]
         command: AssetCommand,
     },
+    /// Serve the run history in a browser: runs, live logs and metric charts, compare.
+    Ui(UiArgs),
     /// Drive a detached run (started by `submit --detach`; not for direct use).
     #[command(hide = true)]
     Supervise { run_dir: PathBuf },
+}
+
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// The port to listen on (0: any free one).
+    #[arg(long, default_value_t = 5151)]
+    pub port: u16,
+    /// The address to listen on. Any other than 127.0.0.1 or ::1 makes every request need
+    /// the token printed with the URL.
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub host: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@ mod output;
 mod plugin;
 mod runconfiguration;
 mod submit;
+mod ui;
 
 use std::path::PathBuf;
 
@@ -86,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::History { command } => history::run(&context, command),
         Command::Plugin { command } => plugin::run(&context, command),
         Command::Asset { command } => history::assets(&context, command),
+        Command::Ui(args) => ui::run(&context, args),
         Command::Supervise { run_dir } => Ok(crate::run::supervise(&run_dir)?.exit_code),
     }
 }

@@ -3,12 +3,14 @@
 
 mod error;
 mod liveness;
+mod query;
 mod record;
 mod schema;
 mod store;
 
 pub use error::HistoryError;
 pub use liveness::{current_process_start, end_processes_of_run, process_is_alive, process_start};
+pub use query::{RunPage, RunQuery, SeriesInfo, SortKey};
 pub use record::{format_duration, format_utc, now_ms, MetricPoint, RunRecord};
 pub use store::{HistoryStore, ListFilter, NewRun};
 

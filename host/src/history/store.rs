@@ -33,18 +33,18 @@ pub struct ListFilter {
 }
 
 pub struct HistoryStore {
-    conn: Connection,
-    path: PathBuf,
+    pub(super) conn: Connection,
+    pub(super) path: PathBuf,
     runs_dir: PathBuf,
 }
 
-const RUN_COLUMNS: &str = "run_number, run_id, script, arguments, target, runconfig, status, created_ms, started_ms, ended_ms, exit_code, error, git_commit, artifacts, driver_pid, driver_start";
+pub(super) const RUN_COLUMNS: &str = "run_number, run_id, script, arguments, target, runconfig, status, created_ms, started_ms, ended_ms, exit_code, error, git_commit, artifacts, driver_pid, driver_start";
 
 fn json_list(text: String) -> Vec<String> {
     serde_json::from_str(&text).unwrap_or_default()
 }
 
-fn record_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
+pub(super) fn record_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     let status: String = row.get(6)?;
     Ok(RunRecord {
         run_number: row.get::<_, i64>(0)? as u64,
@@ -107,7 +107,7 @@ impl HistoryStore {
         })
     }
 
-    fn db_error(&self, source: rusqlite::Error) -> HistoryError {
+    pub(super) fn db_error(&self, source: rusqlite::Error) -> HistoryError {
         HistoryError::Database {
             path: self.path.clone(),
             source,
@@ -360,27 +360,23 @@ impl HistoryStore {
         Ok(())
     }
 
-    fn last_metric_values(&self, run_number: u64) -> Result<BTreeMap<String, serde_json::Value>, HistoryError> {
+    /// The last value of each of a run's metrics: per series, one seek to its highest step
+    /// (names found by seeks too), so a run with millions of points costs what a small one does.
+    pub(super) fn last_metric_values(
+        &self,
+        run_number: u64,
+    ) -> Result<BTreeMap<String, serde_json::Value>, HistoryError> {
         let mut statement = self
             .conn
-            .prepare_cached(
-                "SELECT m.name, m.value FROM metrics m
-                 JOIN (SELECT name, MAX(step) AS step FROM metrics WHERE run_number = ?1 GROUP BY name) last
-                   ON m.name = last.name AND m.step = last.step
-                 WHERE m.run_number = ?1",
-            )
+            .prepare_cached("SELECT value FROM metrics WHERE run_number = ?1 AND name = ?2 ORDER BY step DESC LIMIT 1")
             .map_err(|e| self.db_error(e))?;
-        let values = statement
-            .query_map(params![run_number as i64], |row| {
-                let value: String = row.get(1)?;
-                Ok((
-                    row.get(0)?,
-                    serde_json::from_str(&value).unwrap_or(serde_json::Value::Null),
-                ))
-            })
-            .map_err(|e| self.db_error(e))?
-            .collect::<Result<BTreeMap<_, _>, _>>()
-            .map_err(|e| self.db_error(e))?;
+        let mut values = BTreeMap::new();
+        for name in self.series_names(run_number)? {
+            let value: String = statement
+                .query_row(params![run_number as i64, name], |row| row.get(0))
+                .map_err(|e| self.db_error(e))?;
+            values.insert(name, serde_json::from_str(&value).unwrap_or(serde_json::Value::Null));
+        }
         Ok(values)
     }
 
