@@ -12,4 +12,5 @@ pub mod plugins;
 pub mod project;
 pub mod run;
 pub mod secrets;
+pub mod snapshot;
 pub mod timing;

@@ -246,6 +246,11 @@ pub struct RunRequest {
     /// xp's configuration folder of this user (SSH `known_hosts` lives here). Since 0.1.1.
     #[serde(default)]
     pub user_config_dir: PathBuf,
+    /// The snapshot's manifest, a text file listing every path of `snapshot_dir` with its
+    /// SHA-256 (`f <sha256> <mode> <size> <path>` lines; see PLUGINS.md), so a plugin that
+    /// sends the snapshot elsewhere need not hash it again. Absent from older hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_manifest: Option<PathBuf>,
 }
 
 /// How a run ended, as far as the plugin knows.
