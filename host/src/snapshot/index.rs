@@ -105,6 +105,11 @@ impl Index {
         self.entries.insert(path, Known { stamp, hash, trusted });
     }
 
+    /// Keeps only the entries whose path `keep` accepts (files gone from the project go).
+    pub fn retain_paths(&mut self, keep: impl Fn(&[u8]) -> bool) {
+        self.entries.retain(|path, _| keep(path));
+    }
+
     /// Keeps only the entries whose hash `keep` accepts (after objects were pruned).
     pub fn retain_hashes(&mut self, keep: impl Fn(&Hash) -> bool) {
         self.entries.retain(|_, known| keep(&known.hash));

@@ -124,9 +124,15 @@ pub fn ingest(store: &Store, project: &Path) -> Result<Manifest, SnapshotError> 
             kind: Kind::File { hash, size: stamp.size },
         });
     }
+    let manifest = Manifest::new(entries);
+    let files = manifest.summary().files as usize;
+    if index.len() > files {
+        // Files that left the project (or the snapshot, through an ignore rule) leave the index.
+        index.retain_paths(|path| manifest.get(path).is_some_and(|e| matches!(e.kind, Kind::File { .. })));
+    }
     if changed || index.len() != before {
         // Only a cache: a failure to save it costs the next submit some hashing, nothing else.
         let _ = index.save(&index_path);
     }
-    Ok(Manifest::new(entries))
+    Ok(manifest)
 }
