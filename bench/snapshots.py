@@ -110,8 +110,15 @@ def bench_size(tmp, env, python, label, resubmits):
     if '"Completed"' not in last.stdout:
         raise BenchError("the last run of the {} project did not complete: {}".format(label, last.stdout +
                                                                                          last.stderr))
-    store = project / ".xp"
-    result["xp_dir_bytes"] = sum(p.stat().st_size for p in store.rglob("*") if p.is_file() and not p.is_symlink())
+    # Each file once, however many names it has (the store's trees are hard links).
+    seen, total = set(), 0
+    for folder, _, names in os.walk(project / ".xp"):
+        for name in names:
+            info = os.lstat(os.path.join(folder, name))
+            if (info.st_dev, info.st_ino) not in seen and not os.path.islink(os.path.join(folder, name)):
+                seen.add((info.st_dev, info.st_ino))
+                total += info.st_size
+    result["xp_dir_bytes"] = total
     shutil.rmtree(project)
     shutil.rmtree(tiny)
     return result

@@ -138,6 +138,35 @@ fn runs_writing_into_their_inputs_change_nothing_else_with_copied_snapshots() {
     isolation("copy");
 }
 
+#[test]
+fn the_snapshot_of_a_run_whose_xp_was_killed_is_unmounted_when_the_run_is_marked() {
+    let project = TestProject::new();
+    project.write(
+        "long.py",
+        "import time\nprint('started', flush=True)\ntime.sleep(300)\n",
+    );
+    let mut xp = project.xp(["submit", "long.py"]).env("XP_SNAPSHOT", "overlay").spawn();
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(xp.stdout.take().unwrap()), &mut first).unwrap();
+    assert_eq!(first.trim(), "started");
+    let snapshot = project
+        .root()
+        .join(".xp/runs")
+        .join(project.last_record()["run_id"].as_str().unwrap())
+        .join("snapshot");
+    let mounted = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains(snapshot.to_str().unwrap())
+    };
+    assert!(mounted(), "a running run's snapshot is mounted");
+    xp.kill().unwrap();
+    xp.wait().unwrap();
+    assert_eq!(project.last_record()["status"], "Failed");
+    assert!(!mounted(), "the vanished run's snapshot is released");
+    assert!(!snapshot.exists());
+}
+
 /// Runs `script` and returns its run number.
 fn submit(project: &TestProject, script: &str) -> String {
     project.xp(["experiment", "submit", "-q", script]).run().success();

@@ -407,6 +407,9 @@ impl HistoryStore {
             return Ok(record);
         }
         let leftovers = super::liveness::end_processes_of_run(&record.run_id);
+        // Its driver would have unmounted the run's snapshot when the run ended.
+        let run_dir = self.run_dir(&record.run_id);
+        crate::snapshot::release(&run_dir, &run_dir.join("snapshot"));
         let mut message = format!(
             "the xp process driving this run (pid {pid}) ended without recording an outcome; the run's last output is in its log"
         );

@@ -335,7 +335,18 @@ mod tests {
         );
         assert!(store.has(&Hash::of(b"one")) && store.has(&Hash::of(b"two")));
         drop(store);
-        let (_, third) = take(xp.path(), p).unwrap();
+        let (store, third) = take(xp.path(), p).unwrap();
         assert_eq!(third.id, second.id, "nothing changed, same manifest");
+        assert_eq!(index::Index::load(&store.index_path()).len(), 1);
+        drop(store);
+        std::fs::write(p.join("b.txt"), "b").unwrap();
+        take(xp.path(), p).unwrap();
+        std::fs::remove_file(p.join("b.txt")).unwrap();
+        let (store, _) = take(xp.path(), p).unwrap();
+        assert_eq!(
+            index::Index::load(&store.index_path()).len(),
+            1,
+            "a removed file leaves the index"
+        );
     }
 }
