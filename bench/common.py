@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-RELEASE = REPO / "target" / "release"
+# XP_BENCH_RELEASE points at another build's folder (e.g. a copy of an older release, for a
+# before/after comparison); by default the workspace's own release build.
+RELEASE = Path(os.environ.get("XP_BENCH_RELEASE") or REPO / "target" / "release")
 XP = RELEASE / "xp"
 SEEDER = RELEASE / "xp-seed-history"
 LOCAL_PLUGIN = RELEASE / "local.plugin.toml"

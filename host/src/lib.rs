@@ -12,5 +12,6 @@ pub mod plugins;
 pub mod project;
 pub mod run;
 pub mod secrets;
+pub mod snapshot;
 pub mod timing;
 pub mod ui;

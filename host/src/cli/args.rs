@@ -313,13 +313,34 @@ pub enum HistoryCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Delete runs with their logs and artifacts.
+    /// Delete runs with their logs and artifacts, and free the snapshot files no run needs.
     Delete {
         /// Run ids or numbers.
         runs: Vec<String>,
         /// Delete every run created longer ago than this (e.g. 30d, 12h, 90m).
         #[arg(long = "older-than", value_name = "AGE")]
         older_than: Option<String>,
+        /// Only free the snapshot files no run references (with no runs named).
+        #[arg(long)]
+        prune: bool,
+    },
+    /// What changed in the code between two runs: files added, removed and changed, with a
+    /// unified diff of each changed text file.
+    Diff {
+        /// The older run (id or number).
+        from: String,
+        /// The newer run (id or number).
+        to: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Write a run's exact files (its snapshot: contents, modes, links) into a folder.
+    Restore {
+        /// Run id or run number.
+        run: String,
+        /// Destination folder: made if missing, and it must be empty.
+        #[arg(short = 'd', long = "directory")]
+        dir: PathBuf,
     },
 }
 

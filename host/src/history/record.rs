@@ -25,10 +25,22 @@ pub struct RunRecord {
     pub artifacts: Vec<String>,
     /// The last value of each metric; filled by [`super::HistoryStore::get`].
     pub metrics: BTreeMap<String, serde_json::Value>,
+    /// The run's snapshot: its manifest id, file count and size (none for runs before xp kept
+    /// snapshots).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<RunSnapshot>,
     #[serde(skip)]
     pub driver_pid: Option<u32>,
     #[serde(skip)]
     pub driver_start: Option<u64>,
+}
+
+/// What a run's snapshot holds.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RunSnapshot {
+    pub id: String,
+    pub files: u64,
+    pub bytes: u64,
 }
 
 impl RunRecord {

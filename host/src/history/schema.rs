@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 3;
 
 const V1: &str = r#"
 CREATE TABLE runs (
@@ -35,6 +35,22 @@ CREATE TABLE metrics (
 ) WITHOUT ROWID;
 "#;
 
+/// Step 3: each run's snapshot. `runs.snapshot` is the id of its manifest (the SHA-256 of the
+/// manifest's text), with its file count and size beside it for listings; the manifests
+/// themselves are kept once per distinct id, however many runs share one.
+const V3: &str = r#"
+ALTER TABLE runs ADD COLUMN snapshot TEXT;
+ALTER TABLE runs ADD COLUMN snapshot_files INTEGER;
+ALTER TABLE runs ADD COLUMN snapshot_bytes INTEGER;
+CREATE INDEX runs_by_snapshot ON runs(snapshot);
+CREATE TABLE snapshots (
+    id       TEXT PRIMARY KEY,
+    files    INTEGER NOT NULL,
+    bytes    INTEGER NOT NULL,
+    manifest BLOB NOT NULL             -- the manifest's text (see snapshot::manifest)
+);
+"#;
+
 /// Brings a database to [`VERSION`]; `found` is its `user_version`.
 pub fn migrate(conn: &mut Connection, found: i64) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -42,6 +58,9 @@ pub fn migrate(conn: &mut Connection, found: i64) -> rusqlite::Result<()> {
     let current: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if current < 1 && found < 1 {
         tx.execute_batch(V1)?;
+    }
+    if current < 3 && found < 3 {
+        tx.execute_batch(V3)?;
     }
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()

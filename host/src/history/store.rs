@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use xp_plugin_api::RunStatus;
 
 use super::liveness::process_is_alive;
-use super::record::{now_ms, MetricPoint, RunRecord};
+use super::record::{now_ms, MetricPoint, RunRecord, RunSnapshot};
 use super::schema;
 use super::HistoryError;
 
@@ -38,7 +38,7 @@ pub struct HistoryStore {
     runs_dir: PathBuf,
 }
 
-pub(super) const RUN_COLUMNS: &str = "run_number, run_id, script, arguments, target, runconfig, status, created_ms, started_ms, ended_ms, exit_code, error, git_commit, artifacts, driver_pid, driver_start";
+pub(super) const RUN_COLUMNS: &str = "run_number, run_id, script, arguments, target, runconfig, status, created_ms, started_ms, ended_ms, exit_code, error, git_commit, artifacts, driver_pid, driver_start, snapshot, snapshot_files, snapshot_bytes";
 
 fn json_list(text: String) -> Vec<String> {
     serde_json::from_str(&text).unwrap_or_default()
@@ -66,6 +66,11 @@ pub(super) fn record_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         metrics: BTreeMap::new(),
         driver_pid: row.get::<_, Option<i64>>(14)?.map(|pid| pid as u32),
         driver_start: row.get::<_, Option<i64>>(15)?.map(|start| start as u64),
+        snapshot: row.get::<_, Option<String>>(16)?.map(|id| RunSnapshot {
+            id,
+            files: row.get::<_, Option<i64>>(17).ok().flatten().unwrap_or(0) as u64,
+            bytes: row.get::<_, Option<i64>>(18).ok().flatten().unwrap_or(0) as u64,
+        }),
     })
 }
 
@@ -349,8 +354,13 @@ impl HistoryStore {
                 Ok((row.get::<_, i64>(0)? as u64, row.get::<_, String>(1)?, value))
             })
             .map_err(|e| self.db_error(e))?;
+        let wanted: std::collections::HashSet<u64> = records.iter().map(|r| r.run_number).collect();
         for row in rows {
             let (run, name, value) = row.map_err(|e| self.db_error(e))?;
+            // The range may span runs a filter left out: keep only the records' own.
+            if !wanted.contains(&run) {
+                continue;
+            }
             let value = serde_json::from_str(&value).unwrap_or(serde_json::Value::Null);
             by_run.entry(run).or_default().insert(name, value);
         }
@@ -382,7 +392,7 @@ impl HistoryStore {
 
     /// A run that is not finished but whose driving process is gone is marked Failed, so no
     /// run stays Running forever.
-    fn reconcile(&self, mut record: RunRecord) -> Result<RunRecord, HistoryError> {
+    pub(super) fn reconcile(&self, mut record: RunRecord) -> Result<RunRecord, HistoryError> {
         if record.status.is_final() {
             return Ok(record);
         }
@@ -393,6 +403,9 @@ impl HistoryStore {
             return Ok(record);
         }
         let leftovers = super::liveness::end_processes_of_run(&record.run_id);
+        // Its driver would have unmounted the run's snapshot when the run ended.
+        let run_dir = self.run_dir(&record.run_id);
+        crate::snapshot::release(&run_dir, &run_dir.join("snapshot"));
         // A plugin that called exit or abort (or crashed) took its host with it: the driver
         // wrote down which call it was in before entering it.
         let in_call = std::fs::read_to_string(self.run_dir(&record.run_id).join(super::PLUGIN_CALL_FILE))

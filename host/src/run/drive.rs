@@ -97,12 +97,11 @@ pub fn drive(
         source: redactor.call_error(source),
     });
     crate::timing::mark("plugin returned");
-    // The snapshot has served; an untracked run keeps nothing at all.
-    let _ = std::fs::remove_dir_all(if launched.tracked {
-        launched.run_dir.join("snapshot")
-    } else {
-        launched.run_dir.clone()
-    });
+    // The snapshot has served (its files stay in the store); an untracked run keeps nothing.
+    crate::snapshot::release(&launched.run_dir, &request.snapshot_dir);
+    if !launched.tracked {
+        let _ = std::fs::remove_dir_all(&launched.run_dir);
+    }
 
     let artifacts = if launched.tracked {
         list_artifacts(&request.artifacts_dir)
@@ -135,6 +134,7 @@ pub fn drive(
         note(false, &format!("warning: run history: {problem}"));
     }
     crate::timing::mark("run closed");
+    crate::snapshot::tidy_trees(&request.context.project_dir.join(crate::project::XP_DIR));
     let outcome = match outcome {
         Err(_) if status == RunStatus::Canceled => xp_plugin_api::RunOutcome::canceled(130),
         other => other?,

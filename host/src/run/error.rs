@@ -19,6 +19,9 @@ pub enum SubmitError {
     #[error(transparent)]
     Secret(#[from] SecretError),
 
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
+
     #[error("{}: `Target` is missing: name the compute target to run on (e.g. `Target: local`), or pass -t TARGET", runconfig.display())]
     NoTarget { runconfig: PathBuf },
 

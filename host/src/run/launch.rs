@@ -8,10 +8,11 @@ use xp_plugin_api::{RunRequest, RunStatus};
 
 use super::error::io_error;
 use super::plan::Plan;
-use super::{git, note, snapshot, support, SubmitError};
+use super::{git, note, support, SubmitError};
 use crate::history::{now_ms, HistoryStore, NewRun};
 use crate::paths::UserDirs;
 use crate::project::Project;
+use crate::snapshot::{self, Snapshot};
 
 /// A run ready for its plugin.
 pub struct Launched {
@@ -52,6 +53,8 @@ pub fn launch(
             quiet,
             &format!("Untracked run on target {} (TrackedRun: false)", plan.target.name),
         );
+        let (store, taken) = snapshot::take(&project.xp_dir(), project.root())?;
+        crate::timing::mark("snapshot taken");
         let request = build_request(
             project,
             dirs,
@@ -60,6 +63,7 @@ pub fn launch(
             0,
             &run_dir,
             project.root().join("outputs"),
+            (&store, &taken),
         )?;
         return Ok(Launched {
             request,
@@ -85,22 +89,30 @@ pub fn launch(
     );
     let run_dir = store.run_dir(&record.run_id);
     let artifacts_dir = run_dir.join("outputs");
-    match build_request(
-        project,
-        dirs,
-        plan,
-        &record.run_id,
-        record.run_number,
-        &run_dir,
-        artifacts_dir,
-    ) {
+    // Snapshots left mounted by runs whose driver died go first.
+    snapshot::release_finished(&project.xp_dir().join("runs"), |run_id| {
+        store.run_is_over(run_id).unwrap_or(false)
+    });
+    let built = take_and_record(project, store, record.run_number).and_then(|(objects, taken)| {
+        build_request(
+            project,
+            dirs,
+            plan,
+            &record.run_id,
+            record.run_number,
+            &run_dir,
+            artifacts_dir,
+            (&objects, &taken),
+        )
+    });
+    match built {
         Ok(request) => Ok(Launched {
             request,
             run_dir,
             tracked: true,
         }),
         Err(error) => {
-            let _ = std::fs::remove_dir_all(run_dir.join("snapshot"));
+            snapshot::release(&run_dir, &run_dir.join("snapshot"));
             store.finish(
                 record.run_number,
                 RunStatus::Failed,
@@ -113,6 +125,26 @@ pub fn launch(
     }
 }
 
+/// Reads the project into the store and records the run's manifest.
+fn take_and_record(
+    project: &Project,
+    history: &mut HistoryStore,
+    run_number: u64,
+) -> Result<(snapshot::Store, Snapshot), SubmitError> {
+    let (objects, taken) = snapshot::take(&project.xp_dir(), project.root())?;
+    crate::timing::mark("snapshot taken");
+    let summary = taken.summary();
+    history.set_snapshot(
+        run_number,
+        &taken.id.hex(),
+        summary.files,
+        summary.bytes,
+        &taken.manifest.encode(),
+    )?;
+    Ok((objects, taken))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn build_request(
     project: &Project,
     dirs: &UserDirs,
@@ -121,12 +153,15 @@ fn build_request(
     run_number: u64,
     run_dir: &Path,
     artifacts_dir: PathBuf,
+    (objects, taken): (&snapshot::Store, &Snapshot),
 ) -> Result<RunRequest, SubmitError> {
     let xp_dir = project.xp_dir();
     let support_dir = support::ensure(&xp_dir).map_err(io_error("writing xp's Python helpers to", &xp_dir))?;
     let snapshot_dir = run_dir.join("snapshot");
-    snapshot::copy_project(project.root(), &snapshot_dir).map_err(io_error("copying the project to", &snapshot_dir))?;
+    snapshot::materialize(objects, taken, run_dir, &snapshot_dir)?;
     crate::timing::mark("snapshot copied");
+    let snapshot_manifest = snapshot::manifest_file(objects, taken)
+        .map_err(io_error("writing the snapshot's manifest to", objects.root()))?;
 
     let mut environment: BTreeMap<String, String> = plan.runconfig.environment_variables.clone();
     environment.insert("AZUREML_RUN_ID".into(), run_id.to_owned());
@@ -153,5 +188,6 @@ fn build_request(
         framework: plan.runconfig.framework.as_str().to_owned(),
         dependencies: plan.dependencies.clone(),
         prepare_environment: plan.runconfig.prepare_environment,
+        snapshot_manifest: Some(snapshot_manifest),
     })
 }

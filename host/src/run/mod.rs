@@ -12,7 +12,6 @@ mod launch;
 mod plan;
 pub mod signals;
 mod sink;
-pub mod snapshot;
 mod supervisor;
 pub mod support;
 

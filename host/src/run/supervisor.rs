@@ -49,7 +49,7 @@ pub fn detach(launched: &Launched, plugin: &LoadedPlugin, store: &mut HistorySto
             Ok(pid)
         }
         Err(error) => {
-            let _ = std::fs::remove_dir_all(launched.run_dir.join("snapshot"));
+            crate::snapshot::release(&launched.run_dir, &launched.request.snapshot_dir);
             store.finish(run_number, RunStatus::Failed, None, Some(&error.to_string()), &[])?;
             Err(error)
         }

@@ -152,6 +152,7 @@ mod tests {
             metrics: Default::default(),
             driver_pid: None,
             driver_start: None,
+            snapshot: None,
         }
     }
 

@@ -232,6 +232,11 @@ pub struct RunRequest {
     /// Prepare the environment first when it is not ready (`PrepareEnvironment: true`).
     #[serde(default)]
     pub prepare_environment: bool,
+    /// The snapshot's manifest, a text file listing every path of `snapshot_dir` with its
+    /// SHA-256 (`f <sha256> <mode> <size> <path>` lines; see PLUGINS.md), so a plugin that
+    /// sends the snapshot elsewhere need not hash it again. Since 1.1; absent from older hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_manifest: Option<PathBuf>,
 }
 
 /// How a run ended, as far as the plugin knows.

@@ -139,6 +139,7 @@ impl Scratch {
             framework: "Python".to_owned(),
             dependencies: Dependencies::default(),
             prepare_environment: false,
+            snapshot_manifest: None,
         }
     }
 }

@@ -39,10 +39,7 @@ fn spark_submit(target: &Target) -> &str {
         .unwrap_or("spark-submit")
 }
 
-/// Checks spark-submit, the deploy mode, and (for standalone masters) that the master answers
-/// from the head node. Returns spark-submit's version line.
-/// With `full`, also runs spark-submit to learn its version.
-fn check_cluster(connection: &Connection, target: &Target, full: bool) -> Result<String, PluginFailure> {
+fn check_deploy_mode(target: &Target) -> Result<(), PluginFailure> {
     if let Some(mode) = target.setting_str("yarnDeployMode") {
         if !mode.eq_ignore_ascii_case("client") {
             return Err(PluginFailure::new(format!(
@@ -51,6 +48,102 @@ fn check_cluster(connection: &Connection, target: &Target, full: bool) -> Result
             )));
         }
     }
+    Ok(())
+}
+
+/// How long a head node that passed its checks (spark-submit there, the master answering)
+/// is trusted without asking again.
+const CHECKS_KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The head-node checks of a submit, remembered per target in the plugin's state folder so
+/// that resubmits skip the master probe (a Python start on the head node).
+struct HeadNodeChecks {
+    stamp: std::path::PathBuf,
+}
+
+impl HeadNodeChecks {
+    fn of(request: &RunRequest) -> HeadNodeChecks {
+        use sha2::{Digest, Sha256};
+        let target = &request.context.target;
+        let key = format!(
+            "{}\n{}\n{}\n{}",
+            target.setting_str("address").unwrap_or(""),
+            target.setting_str("username").unwrap_or(""),
+            spark_submit(target),
+            master(target)
+        );
+        let hash: String = Sha256::digest(key.as_bytes())
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        HeadNodeChecks {
+            stamp: request.context.state_dir.join("checked").join(hash),
+        }
+    }
+
+    fn fresh(&self) -> bool {
+        std::fs::metadata(&self.stamp)
+            .and_then(|m| m.modified())
+            .is_ok_and(|at| at.elapsed().is_ok_and(|age| age < CHECKS_KEPT_FOR))
+    }
+
+    /// Shell commands for the submit's first command on the head node: spark-submit must be
+    /// there, and (unless checked lately) a standalone master must answer.
+    fn preflight(&self, connection: &Connection, target: &Target) -> String {
+        let submit = spark_submit(target);
+        let mut lines = vec![format!(
+            "command -v {submit} >/dev/null 2>&1 || {{ echo {message} >&2; exit 3; }}",
+            submit = quote(submit),
+            message = quote(&format!(
+                "sparkSubmitLocation '{submit}' does not run on {} (aml_config/{}.compute): not found",
+                connection.address, target.name
+            )),
+        )];
+        if !self.fresh() {
+            lines.extend(master_probes(connection, target));
+        }
+        lines.join("\n")
+    }
+
+    fn passed(&self) {
+        if let Some(folder) = self.stamp.parent() {
+            let _ = std::fs::create_dir_all(folder);
+        }
+        let _ = std::fs::write(&self.stamp, b"");
+    }
+}
+
+/// Shell lines that fail with exit code 3 and a message when a standalone master does not
+/// answer from the head node.
+fn master_probes(connection: &Connection, target: &Target) -> Vec<String> {
+    let master = master(target);
+    let Some(rest) = master.strip_prefix("spark://") else {
+        return Vec::new();
+    };
+    rest.split(',')
+        .map(|endpoint| {
+            let (host, port) = endpoint.rsplit_once(':').unwrap_or((endpoint, "7077"));
+            format!(
+                "python3 -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 5)' {} {} >/dev/null 2>&1 || (exec 3<>/dev/tcp/{host}/{port}) >/dev/null 2>&1 || {{ echo {message} >&2; exit 3; }}",
+                quote(host),
+                quote(port),
+                host = host.replace(|c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-', ""),
+                port = port.replace(|c: char| !c.is_ascii_digit(), ""),
+                message = quote(&format!(
+                    "the Spark master {master} is unreachable from the head node {}: nothing answers at {endpoint}; is the master running and sparkMaster right?",
+                    connection.address
+                )),
+            )
+        })
+        .collect()
+}
+
+/// Checks spark-submit, the deploy mode, and (for standalone masters) that the master answers
+/// from the head node. Returns spark-submit's version line.
+/// With `full`, also runs spark-submit to learn its version.
+fn check_cluster(connection: &Connection, target: &Target, full: bool) -> Result<String, PluginFailure> {
+    check_deploy_mode(target)?;
     let submit = spark_submit(target);
     // Asking spark-submit for its version starts a JVM (seconds): done at attach and prepare;
     // a submit only checks that the program is there.
@@ -150,19 +243,14 @@ impl Executor for ClusterExecutor {
         let login = Login::for_context(&request.context)?;
         let open = || login.connect(None);
         let connection = login.connect(Some(events))?;
-        check_cluster(&connection, target, false)?;
-        let python_environment = environment::ensure(
-            &connection,
-            target,
-            &request.dependencies,
-            &request.context.project_dir,
-            events,
-        )?;
+        check_deploy_mode(target)?;
+        let checked = HeadNodeChecks::of(&request);
+        let preflight = checked.preflight(&connection, target);
+        let python_environment =
+            environment::ensure(&connection, target, &request.dependencies, &request.context.project_dir, events)?;
 
         let run_dir = target::run_directory(&request);
         target::removing_run_folder_on_error(&login, &run_dir, || {
-            target::send_snapshot(&connection, &request, events)?;
-
             let dependencies = &request.dependencies;
             let mut argv = vec![
                 spark_submit(target).to_owned(),
@@ -205,9 +293,12 @@ impl Executor for ClusterExecutor {
                 environment: environment.into_iter().collect(),
                 preamble,
             };
-            if let Some(cancelled) = remote_run::start(&connection, &run_dir, &command, events)? {
+            if let Some(cancelled) =
+                target::send_snapshot_and_start(&connection, &request, &preflight, &command, events)?
+            {
                 return Ok(cancelled);
             }
+            checked.passed();
             events.status(RunStatus::Running);
             let watch = |line: &str| {
                 line.contains(NO_RESOURCES).then(|| {
@@ -218,8 +309,8 @@ impl Executor for ClusterExecutor {
             })
             };
             let (outcome, connection) = remote_run::follow_watching(connection, &open, &run_dir, None, &watch, events)?;
-            remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir)?;
-            remote_run::remove(&connection, &run_dir)?;
+            remote_run::fetch_outputs_and_remove(&connection, &run_dir, &request.artifacts_dir)?;
+            connection.close();
             Ok(outcome)
         })
     }

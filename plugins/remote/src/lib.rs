@@ -77,15 +77,23 @@ impl Executor for RemoteExecutor {
                 .unwrap_or("spark-submit")
                 .to_owned()
         } else {
-            check_python(&connection, target)?;
             python(target).to_owned()
         };
-        mark("interpreter checked");
+        // Checked in the same command as the host's cache (one round trip for both).
+        let preflight = format!(
+            "command -v {program} >/dev/null 2>&1 || {{ echo {missing} >&2; exit 3; }}",
+            program = quote(&program),
+            missing =
+                quote(&format!(
+                "{} '{program}' was not found on {} (aml_config/{}.compute); install it there or set {} to its path",
+                if request.framework == "PySpark" { "sparkSubmitLocation" } else { "pythonLocation" },
+                connection.address,
+                target.name,
+                if request.framework == "PySpark" { "sparkSubmitLocation" } else { "pythonLocation" },
+            ))
+        );
         let run_dir = target::run_directory(&request);
         target::removing_run_folder_on_error(&login, &run_dir, || {
-            target::send_snapshot(&connection, &request, events)?;
-            mark("snapshot sent");
-
             let mut environment = script_environment(&request, "", None, None);
             environment.remove("PYTHONPATH");
             let mut preamble = vec![match request.environment.get("PYTHONPATH") {
@@ -102,18 +110,19 @@ impl Executor for RemoteExecutor {
                 environment: environment.into_iter().collect(),
                 preamble,
             };
-            if let Some(cancelled) = remote_run::start(&connection, &run_dir, &command, events)? {
+            if let Some(cancelled) =
+                target::send_snapshot_and_start(&connection, &request, &preflight, &command, events)?
+            {
                 return Ok(cancelled);
             }
-            mark("started");
+            mark("snapshot sent and started");
             events.status(RunStatus::Running);
             let reconnect = || login.connect(None);
             let (outcome, connection) = remote_run::follow(connection, &reconnect, &run_dir, None, events)?;
             mark("followed to the end");
-            remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir)?;
-            mark("outputs fetched");
-            remote_run::remove(&connection, &run_dir)?;
-            mark("run folder removed");
+            remote_run::fetch_outputs_and_remove(&connection, &run_dir, &request.artifacts_dir)?;
+            mark("outputs fetched, run folder removed");
+            connection.close();
             Ok(outcome)
         })
     }

@@ -69,13 +69,14 @@ pub fn start(
         return Ok(Some(RunOutcome::canceled(130)));
     }
     let script = wrapper_script(command)?;
-    let start = format!(
-        "cd {run} && cat > xp-run.sh && (setsid sh xp-run.sh </dev/null >/dev/null 2>&1 &) && i=0; while [ ! -f pid ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done; [ -f pid ]",
-        run = shell_path(run_dir)
-    );
+    let start = format!("cd {run} && cat > xp-run.sh && {LAUNCH}", run = shell_path(run_dir));
     connection.run("starting the run", &start, Some(script.as_bytes()))?;
     Ok(None)
 }
+
+/// Starts `xp-run.sh` of the current folder in a session of its own and waits until it has
+/// recorded its process group.
+pub const LAUNCH: &str = "(setsid sh xp-run.sh </dev/null >/dev/null 2>&1 &) && i=0; while [ ! -f pid ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done; [ -f pid ]";
 
 /// Asks the run's process group to stop: SIGTERM now, SIGKILL after the grace period.
 /// `also` is a shell command run first (e.g. stopping a container the group started).
@@ -301,6 +302,26 @@ pub fn fetch_outputs(
         run = shell_path(run_dir)
     );
     let tar = connection.run("packing outputs/", &command, None)?;
+    if tar.is_empty() {
+        return Ok(());
+    }
+    xp_plugin_sdk::archive::unpack_folder(tar.as_slice(), destination)
+        .map(|_| ())
+        .map_err(|e| PluginFailure::new(format!("unpacking outputs/ into {}: {e}", destination.display())))
+}
+
+/// Copies the run's `work/outputs/` into `destination` and removes the run's folder, in one
+/// command (the folder goes even when packing fails, as a failed run's would).
+pub fn fetch_outputs_and_remove(
+    connection: &Connection,
+    run_dir: &str,
+    destination: &std::path::Path,
+) -> Result<(), PluginFailure> {
+    let command = format!(
+        "{{ cd {run}/work && if [ -d outputs ]; then tar -cf - outputs; fi; }}; s=$?; cd && rm -rf {run}; exit $s",
+        run = shell_path(run_dir)
+    );
+    let tar = connection.run("packing outputs/ and removing the run's folder", &command, None)?;
     if tar.is_empty() {
         return Ok(());
     }

@@ -5,11 +5,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use xp_plugin_api::{AttachReply, AttachRequest, Events, PluginFailure, RequestContext, RunRequest, Settings, Target};
+use xp_plugin_api::{
+    AttachReply, AttachRequest, Events, PluginFailure, RequestContext, RunOutcome, RunRequest, Settings, Target,
+};
 use xp_plugin_sdk::environment::DEFAULT_SHARED_DIRECTORY;
 
 use crate::connection::{Connection, Credentials, Endpoint};
 use crate::quote::{quote, shell_path};
+use crate::remote_run::RemoteCommand;
 use crate::sync::{self, SyncReport};
 
 /// xp's folder on the host, under the user's home unless absolute.
@@ -164,12 +167,56 @@ pub fn send_snapshot(
     request: &RunRequest,
     events: &Events<'_>,
 ) -> Result<SyncReport, PluginFailure> {
+    transfer_snapshot(connection, request, None, None, events)
+}
+
+/// [`send_snapshot`] and [`crate::remote_run::start`] in two round trips in all: `preflight`
+/// (shell commands that must exit 0, e.g. checking the interpreter) runs with the cache
+/// query, and the run starts in the command that makes its folder. Returns the cancelled
+/// outcome instead when the host asked to cancel before anything started.
+pub fn send_snapshot_and_start(
+    connection: &Connection,
+    request: &RunRequest,
+    preflight: &str,
+    command: &RemoteCommand,
+    events: &Events<'_>,
+) -> Result<Option<RunOutcome>, PluginFailure> {
+    if events.is_cancelled() {
+        return Ok(Some(RunOutcome::canceled(130)));
+    }
+    let script = crate::remote_run::wrapper_script(command)?;
+    transfer_snapshot(connection, request, Some(preflight), Some(&script), events)?;
+    Ok(None)
+}
+
+fn transfer_snapshot(
+    connection: &Connection,
+    request: &RunRequest,
+    preflight: Option<&str>,
+    script: Option<&str>,
+    events: &Events<'_>,
+) -> Result<SyncReport, PluginFailure> {
     let target = &request.context.target;
-    let report = sync::sync(
+    let report = sync::transfer(
         connection,
-        &[(&request.snapshot_dir, "work/"), (&request.support_dir, "support/")],
-        &format!("{}/cache", remote_directory(target)),
-        &run_directory(request),
+        &sync::Transfer {
+            folders: &[
+                sync::Folder {
+                    path: &request.snapshot_dir,
+                    prefix: "work/",
+                    manifest: request.snapshot_manifest.as_deref(),
+                },
+                sync::Folder {
+                    path: &request.support_dir,
+                    prefix: "support/",
+                    manifest: None,
+                },
+            ],
+            cache_dir: &format!("{}/cache", remote_directory(target)),
+            run_dir: &run_directory(request),
+            preflight,
+            start: script.map(|script| (crate::remote_run::LAUNCH, script)),
+        },
         &|| events.is_cancelled(),
     )?;
     events.info(&format!(

@@ -1,16 +1,34 @@
 //! `xp history logs RUN [-f]`: a run's output from its first line, followed live while the run
 //! goes, ending with the run's final status.
+//!
+//! Following waits on inotify (through `notify`) for the run's folder, so a line the driver
+//! appends is read as soon as it is written; where no watch can be set (no inotify, or its
+//! watch limit reached) the log is polled instead.
 
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
+
+use notify::{RecursiveMode, Watcher};
 
 use crate::history::HistoryStore;
 
-/// How often a followed log is checked for new output. The log is a local file the driver
-/// appends to, so polling is cheap; this bounds the added latency.
+/// How often a followed log is checked for new output when it cannot be watched.
 const POLL: Duration = Duration::from_millis(20);
 /// How often the run's status is checked while following.
 const STATUS_EVERY: Duration = Duration::from_millis(200);
+
+/// A watch on the run's folder, or None when the system cannot give one.
+fn watch(run_dir: &Path) -> Option<(notify::RecommendedWatcher, Receiver<()>)> {
+    let (changed, wake) = channel();
+    let mut watcher = notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
+        let _ = changed.send(());
+    })
+    .ok()?;
+    watcher.watch(run_dir, RecursiveMode::NonRecursive).ok()?;
+    Some((watcher, wake))
+}
 
 pub fn print(store: &HistoryStore, run: &str, follow: bool) -> anyhow::Result<i32> {
     let mut record = store.get(run)?;
@@ -19,6 +37,11 @@ pub fn print(store: &HistoryStore, run: &str, follow: bool) -> anyhow::Result<i3
     let mut position = 0u64;
     let mut buffer = Vec::with_capacity(64 * 1024);
     let mut last_status_check = Instant::now();
+    let watching = if follow && !record.status.is_final() {
+        watch(&store.run_dir(&record.run_id))
+    } else {
+        None
+    };
     loop {
         // Read whatever was appended since the last look.
         if let Ok(mut file) = std::fs::File::open(&path) {
@@ -44,7 +67,18 @@ pub fn print(store: &HistoryStore, run: &str, follow: bool) -> anyhow::Result<i3
                 continue;
             }
         }
-        std::thread::sleep(POLL);
+        match &watching {
+            Some((_, wake)) => {
+                let until_status = STATUS_EVERY.saturating_sub(last_status_check.elapsed());
+                match wake.recv_timeout(until_status) {
+                    // Several events may have queued: one read serves them all.
+                    Ok(()) => while wake.try_recv().is_ok() {},
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => std::thread::sleep(POLL),
+                }
+            }
+            None => std::thread::sleep(POLL),
+        }
     }
     drop(out);
     let exit = record

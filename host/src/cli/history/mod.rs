@@ -1,8 +1,10 @@
 mod artifacts;
+mod code;
 mod compare;
 mod logs;
+mod query;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use xp_plugin_api::RunStatus;
 
 pub use artifacts::assets;
@@ -47,7 +49,23 @@ pub fn run(context: &CommandContext, command: HistoryCommand) -> anyhow::Result<
             name,
             force,
         } => artifacts::promote(context, &project, &store, &run, &artifact_path, &name, force),
-        HistoryCommand::Delete { runs, older_than } => artifacts::delete(context, &store, &runs, older_than.as_deref()),
+        HistoryCommand::Delete {
+            runs,
+            older_than,
+            prune,
+        } => {
+            // Snapshots still mounted by runs whose driver died are released before their
+            // folders go.
+            crate::snapshot::release_finished(&project.xp_dir().join("runs"), |run_id| {
+                store.run_is_over(run_id).unwrap_or(false)
+            });
+            if !(prune && runs.is_empty() && older_than.is_none()) {
+                artifacts::delete(context, &store, &runs, older_than.as_deref())?;
+            }
+            code::prune(context, &project, &store)
+        }
+        HistoryCommand::Diff { from, to, output } => code::diff(&project, &store, &from, &to, output.output),
+        HistoryCommand::Restore { run, dir } => code::restore(context, &project, &store, &run, &dir),
     }
 }
 
@@ -62,31 +80,20 @@ fn list(store: &HistoryStore, args: HistoryListArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let default_limit = if args.query.is_some() { usize::MAX >> 1 } else { 20 };
-    let mut records = store.list(&ListFilter {
+    let filter = ListFilter {
         status,
         target: args.target,
         limit: args.limit.unwrap_or(default_limit),
         before: None,
-    })?;
-    if args.query.is_some() || matches!(args.output.output, OutputFormat::Json) {
-        store.fill_last_metrics(&mut records)?;
-    }
+    };
     if let Some(query) = &args.query {
-        let expression =
-            jmespath::compile(query).with_context(|| format!("--query {query}: not a JMESPath expression"))?;
-        // One run at a time, each record dropped as soon as it is converted: the query
-        // library's values are several times larger than the records.
-        let runs = records
-            .into_iter()
-            .map(|record| jmespath::Variable::from_serializable(&record).map(std::rc::Rc::new))
-            .collect::<Result<Vec<_>, _>>()
-            .context("preparing runs for --query")?;
-        let data = jmespath::Variable::Array(runs);
-        let found = expression
-            .search(data)
-            .with_context(|| format!("--query {query}: could not be applied"))?;
+        let found = query::evaluate(store, &filter, query)?;
         output::print(&output::json(&*found));
         return Ok(0);
+    }
+    let mut records = store.list(&filter)?;
+    if matches!(args.output.output, OutputFormat::Json) {
+        store.fill_last_metrics(&mut records)?;
     }
     match args.output.output {
         OutputFormat::Json => output::print(&output::json(&records)),
@@ -151,6 +158,17 @@ fn show(record: &RunRecord, format: OutputFormat) {
             if let Some(commit) = &record.git_commit {
                 rows.push(vec!["Git commit".into(), commit.clone()]);
             }
+            if let Some(snapshot) = &record.snapshot {
+                rows.push(vec![
+                    "Snapshot".into(),
+                    format!(
+                        "{} files, {} ({})",
+                        snapshot.files,
+                        human_bytes(snapshot.bytes),
+                        &snapshot.id[..snapshot.id.len().min(12)]
+                    ),
+                ]);
+            }
             for (name, value) in &record.metrics {
                 rows.push(vec![
                     format!("Metric {name}"),
@@ -162,5 +180,21 @@ fn show(record: &RunRecord, format: OutputFormat) {
             }
             output::print(&output::table(&["FIELD", "VALUE"], rows));
         }
+    }
+}
+
+/// `1.5 MB`, `830 B`: decimal units, as `du --si`.
+fn human_bytes(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < units.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", units[unit])
     }
 }
