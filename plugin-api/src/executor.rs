@@ -111,6 +111,13 @@ pub trait Executor: Send + Sync + 'static {
     fn clean(&self, _request: CleanRequest, _events: &Events<'_>) -> Result<CleanReply, PluginFailure> {
         Ok(CleanReply::new().message("this target type keeps nothing to clean"))
     }
+
+    /// Ends what a run whose driver vanished left on the target. The default: the target
+    /// keeps nothing running after its driver (the host ends local processes itself). Since
+    /// 1.1.
+    fn reap(&self, _request: ReapRequest, _events: &Events<'_>) -> Result<ReapReply, PluginFailure> {
+        Ok(ReapReply::new())
+    }
 }
 
 fn error(kind: ErrorKind, message: String) -> PluginError {
@@ -186,6 +193,7 @@ pub fn call_entry(
             verbs::PREPARE => answer(request, |r| executor().prepare(r, &events)),
             verbs::RUN => answer(request, |r| executor().run(r, &events)),
             verbs::CLEAN => answer(request, |r| executor().clean(r, &events)),
+            verbs::REAP => answer(request, |r| executor().reap(r, &events)),
             other => Err(error(
                 ErrorKind::UnknownVerb,
                 format!(

@@ -137,11 +137,17 @@ fn a_plugin_that_ends_the_process_is_named_in_the_runs_record() {
         assert_eq!(record["status"], "Failed", "{record}");
         let error = record["error"].as_str().unwrap();
         let library = profile_dir().join("libxp_fixture_plugin.so");
+        let how = if behaviour == "exit" {
+            "the plugin called exit"
+        } else {
+            "the plugin ended the process with signal 06"
+        };
         for needle in [
+            "ended without recording an outcome",
             "plugin 'fixture'",
             library.to_str().unwrap(),
             "was running run",
-            "the plugin ended the process",
+            how,
         ] {
             assert!(error.contains(needle), "the record names {needle:?}: {error}");
         }
@@ -162,10 +168,8 @@ fn a_plugin_that_ends_the_process_is_named_in_the_runs_record() {
             assert!(std::time::Instant::now() < deadline, "{record}");
             std::thread::sleep(std::time::Duration::from_millis(100));
         };
-        assert!(
-            record["error"].as_str().unwrap().contains("plugin 'fixture'"),
-            "{record}"
-        );
+        let error = record["error"].as_str().unwrap();
+        assert!(error.contains("plugin 'fixture'") && error.contains(how), "{record}");
     }
 }
 

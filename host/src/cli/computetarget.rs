@@ -335,6 +335,7 @@ fn attach(context: &CommandContext, project: &Project, args: AttachArgs) -> anyh
     signals::install();
     let request = AttachRequest {
         context: plugin.context(project.root(), project.name(), target, &context.dirs, request_secrets),
+        ..AttachRequest::default()
     };
     let redactor = Redactor::for_secrets(&request.context.secrets);
     let sink = RunSink::new(None, None, !context.quiet, signals::cancel_requested).with_redactor(redactor.clone());

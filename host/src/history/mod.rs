@@ -22,3 +22,31 @@ pub use stream::Condition;
 /// (LIBRARY) was running VERB`), written before the call and removed after it: if the process
 /// ends during the call, the run's record can say which plugin ended it.
 pub const PLUGIN_CALL_FILE: &str = "plugin-call";
+
+/// The words a vanished run's record gets from the note of the plugin call in progress when
+/// its driver ended: which call it was, and, when the driver's own hooks saw it (an `exit`, a
+/// fatal signal), that the plugin ended the process.
+pub fn describe_plugin_call(note: &str) -> String {
+    let note = note.trim();
+    match note.find("; the plugin") {
+        Some(at) => format!("; plugin call in progress: {}; {}", &note[..at], note[at + 2..].trim()),
+        None => format!("; plugin call in progress: {note}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_plugin_call;
+
+    #[test]
+    fn plugin_call_notes_read_back_as_sentences() {
+        assert_eq!(
+            describe_plugin_call("plugin 'x' (/l.so) was running run\n"),
+            "; plugin call in progress: plugin 'x' (/l.so) was running run"
+        );
+        assert_eq!(
+            describe_plugin_call("plugin 'x' (/l.so) was running run; the plugin called exit\n"),
+            "; plugin call in progress: plugin 'x' (/l.so) was running run; the plugin called exit"
+        );
+    }
+}

@@ -407,17 +407,12 @@ impl HistoryStore {
         let run_dir = self.run_dir(&record.run_id);
         crate::snapshot::release(&run_dir, &run_dir.join("snapshot"));
         // A plugin that called exit or abort (or crashed) took its host with it: the driver
-        // wrote down which call it was in before entering it.
+        // wrote down which call it was in, and its hooks how the process ended.
         let in_call = std::fs::read_to_string(self.run_dir(&record.run_id).join(super::PLUGIN_CALL_FILE))
-            .map(|call| {
-                format!(
-                    " while {}; the plugin ended the process (exit, abort or a crash)",
-                    call.trim()
-                )
-            })
+            .map(|note| super::describe_plugin_call(&note))
             .unwrap_or_default();
         let mut message = format!(
-            "the xp process driving this run (pid {pid}) ended{in_call} without recording an outcome; the run's last output is in its log"
+            "the xp process driving this run (pid {pid}) ended without recording an outcome{in_call}; the run's last output is in its log"
         );
         if leftovers > 0 {
             message.push_str(&format!("; {leftovers} process(es) the run left behind were ended"));

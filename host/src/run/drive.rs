@@ -72,21 +72,20 @@ pub fn drive(
     let sink = RunSink::new(recorder, log_file, reporting.echo, signals::cancel_requested)
         .quiet(reporting.quiet)
         .with_redactor(redactor.clone());
-    let call_note = launched.run_dir.join(crate::history::PLUGIN_CALL_FILE);
-    if launched.tracked {
-        // Best effort: a run must not fail for want of this note.
-        let _ = std::fs::write(
-            &call_note,
-            format!(
+    // Written down before entering the plugin: if it ends the process, the record says so.
+    let call = launched.tracked.then(|| {
+        super::witness::enter(
+            &launched.run_dir.join(crate::history::PLUGIN_CALL_FILE),
+            &format!(
                 "plugin '{}' ({}) was running {}",
                 plugin.name(),
                 plugin.library().display(),
                 xp_plugin_api::protocol::verbs::RUN
             ),
-        );
-    }
+        )
+    });
     let outcome = plugin.run(request, &sink);
-    let _ = std::fs::remove_file(&call_note);
+    drop(call);
     let outcome = outcome.map_err(|source| SubmitError::PluginCall {
         target: request.context.target.name.clone(),
         compute_file: request

@@ -14,6 +14,7 @@ pub mod signals;
 mod sink;
 mod supervisor;
 pub mod support;
+mod witness;
 
 use std::path::Path;
 

@@ -13,6 +13,13 @@ pub struct PluginDescription {
     /// The verbs its `call` answers: every verb of the plugin-api it was built against.
     #[serde(default)]
     pub verbs: Vec<String>,
+    /// The settings of its targets, from which the host derives attach flags, validation,
+    /// help and secret handling. Since 1.1; empty from older plugins (anything goes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<super::SettingSpec>,
+    /// Targets `xp init` can write for its types. Since 1.1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<super::TargetTemplate>,
 }
 
 impl PluginDescription {
@@ -26,7 +33,26 @@ impl PluginDescription {
             api_version: crate::API_VERSION.to_owned(),
             target_types: target_types.iter().map(|t| (*t).to_owned()).collect(),
             verbs: crate::protocol::verbs::ALL.iter().map(|v| (*v).to_owned()).collect(),
+            settings: Vec::new(),
+            templates: Vec::new(),
         }
+    }
+
+    /// Declares a setting of its targets (since 1.1).
+    pub fn setting(mut self, spec: super::SettingSpec) -> Self {
+        self.settings.push(spec);
+        self
+    }
+
+    /// Offers a target for `xp init` (since 1.1).
+    pub fn template(mut self, template: super::TargetTemplate) -> Self {
+        self.templates.push(template);
+        self
+    }
+
+    /// The declared setting `key`, if any.
+    pub fn setting_spec(&self, key: &str) -> Option<&super::SettingSpec> {
+        self.settings.iter().find(|spec| spec.key == key)
     }
 
     /// Whether the plugin answers `verb`.

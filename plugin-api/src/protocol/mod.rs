@@ -14,6 +14,7 @@ mod dependencies;
 mod description;
 pub mod events;
 mod requests;
+mod settings;
 mod status;
 mod target;
 pub mod verbs;
@@ -21,9 +22,10 @@ pub mod verbs;
 pub use dependencies::Dependencies;
 pub use description::PluginDescription;
 pub use requests::{
-    AttachReply, AttachRequest, CleanReply, CleanRequest, PrepareReply, PrepareRequest, RequestContext, RunOutcome,
-    RunRequest,
+    AttachReply, AttachRequest, CleanReply, CleanRequest, PrepareReply, PrepareRequest, ReapReply, ReapRequest,
+    RequestContext, RunOutcome, RunRequest,
 };
+pub use settings::{SecretSource, SettingKind, SettingSpec, TargetTemplate};
 pub use status::RunStatus;
 pub use target::{Settings, Target, SECRET_REFERENCE_PREFIX};
 

@@ -41,6 +41,11 @@ pub struct AttachRequest {
     /// The target's settings are those given on the command line (Workbench key names).
     #[serde(flatten)]
     pub context: RequestContext,
+    /// Secret settings (declared [`crate::SecretSource::Generated`]) the user asked the plugin
+    /// to make now, by key (`privateKey` for `-k`): return each with
+    /// [`AttachReply::secret`]. Since 1.1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generate: Vec<String>,
 }
 
 /// The completed settings to write to `N.compute`, and what to tell the user.
@@ -197,6 +202,48 @@ impl CleanReply {
     /// Also tells the user each of `messages`.
     pub fn messages<M: Into<String>>(mut self, messages: impl IntoIterator<Item = M>) -> Self {
         self.messages.extend(messages.into_iter().map(Into::into));
+        self
+    }
+}
+
+/// `reap`: the driver of a run (an attached `xp` or a supervisor) ended without recording an
+/// outcome (kill -9, a reboot, a plugin that ended the process); end whatever the run left
+/// on the target (a container, a remote process group, a Spark application) and remove its
+/// leftovers. Since 1.1.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct ReapRequest {
+    #[serde(flatten)]
+    pub context: RequestContext,
+    /// The run's id and number, as the run's `RunRequest` had them.
+    pub run_id: String,
+    pub run_number: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ReapReply {
+    /// What was ended or removed (a container id, `process group 1234 on HOST`), one entry each.
+    #[serde(default)]
+    pub ended: Vec<String>,
+    #[serde(default)]
+    pub messages: Vec<String>,
+}
+
+impl ReapReply {
+    /// Nothing ended yet.
+    pub fn new() -> Self {
+        ReapReply::default()
+    }
+
+    /// Records that `what` was ended.
+    pub fn ended(mut self, what: impl Into<String>) -> Self {
+        self.ended.push(what.into());
+        self
+    }
+
+    /// Also tells the user `message`.
+    pub fn message(mut self, message: impl Into<String>) -> Self {
+        self.messages.push(message.into());
         self
     }
 }

@@ -13,6 +13,10 @@ pub const RUN: &str = "run";
 /// `xp experiment clean`: [`crate::CleanRequest`] -> [`crate::CleanReply`]. Since 1.0.
 pub const CLEAN: &str = "clean";
 
+/// End what is left of a run whose driver vanished (a container, a remote process group):
+/// [`crate::ReapRequest`] -> [`crate::ReapReply`]. Since 1.1.
+pub const REAP: &str = "reap";
+
 /// Every verb of this plugin-api, in the order they were added. A plugin built against this
 /// version answers all of them (the [`crate::Executor`] trait has a default for each).
-pub const ALL: &[&str] = &[ATTACH, PREPARE, RUN, CLEAN];
+pub const ALL: &[&str] = &[ATTACH, PREPARE, RUN, CLEAN, REAP];

@@ -6,7 +6,7 @@ use xp_plugin_api::abi::EventSink_TO;
 use xp_plugin_api::abi_stable::sabi_trait::TD_Opaque;
 use xp_plugin_api::{
     serde, AttachReply, AttachRequest, CleanReply, CleanRequest, Events, Executor, PluginFailure, PrepareReply,
-    PrepareRequest, RunOutcome, RunRequest,
+    PrepareRequest, ReapReply, ReapRequest, RunOutcome, RunRequest,
 };
 
 use super::{Recorded, RecordingSink};
@@ -118,5 +118,9 @@ impl<E: Executor> Harness<E> {
 
     pub fn clean(&self, request: CleanRequest) -> Call<CleanReply> {
         self.call(RecordingSink::new(), request, |e, r, events| e.clean(r, events))
+    }
+
+    pub fn reap(&self, request: ReapRequest) -> Call<ReapReply> {
+        self.call(RecordingSink::new(), request, |e, r, events| e.reap(r, events))
     }
 }

@@ -3,7 +3,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use xp_plugin_api::{
-    AttachRequest, CleanRequest, Dependencies, PrepareRequest, RequestContext, RunRequest, Settings, Target,
+    AttachRequest, CleanRequest, Dependencies, PrepareRequest, ReapRequest, RequestContext, RunRequest, Settings,
+    Target,
 };
 
 /// A scratch folder for one test, removed when dropped: a project (`project/`), the plugin's
@@ -93,6 +94,7 @@ impl Scratch {
     pub fn attach_request(&self, target: Target) -> AttachRequest {
         AttachRequest {
             context: self.context(target),
+            ..AttachRequest::default()
         }
     }
 
@@ -101,12 +103,23 @@ impl Scratch {
             context: self.context(target),
             dependencies: Dependencies::default(),
             framework: "Python".to_owned(),
+            ..PrepareRequest::default()
+        }
+    }
+
+    /// The reap of run `run_id` (number 1) of `target`.
+    pub fn reap_request(&self, target: Target, run_id: &str) -> ReapRequest {
+        ReapRequest {
+            context: self.context(target),
+            run_id: run_id.to_owned(),
+            run_number: 1,
         }
     }
 
     pub fn clean_request(&self, target: Target) -> CleanRequest {
         CleanRequest {
             context: self.context(target),
+            ..CleanRequest::default()
         }
     }
 
@@ -139,7 +152,7 @@ impl Scratch {
             framework: "Python".to_owned(),
             dependencies: Dependencies::default(),
             prepare_environment: false,
-            snapshot_manifest: None,
+            ..RunRequest::default()
         }
     }
 }

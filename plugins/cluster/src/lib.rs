@@ -9,7 +9,7 @@ mod environment;
 
 use xp_plugin_api::{
     AttachReply, AttachRequest, Events, Executor, PluginDescription, PluginFailure, PrepareReply, PrepareRequest,
-    RunOutcome, RunRequest, RunStatus, Settings, Target,
+    ReapReply, ReapRequest, RunOutcome, RunRequest, RunStatus, Settings, Target,
 };
 use xp_plugin_sdk::environment::script_environment;
 use xp_sshkit::quote::quote;
@@ -246,8 +246,13 @@ impl Executor for ClusterExecutor {
         check_deploy_mode(target)?;
         let checked = HeadNodeChecks::of(&request);
         let preflight = checked.preflight(&connection, target);
-        let python_environment =
-            environment::ensure(&connection, target, &request.dependencies, &request.context.project_dir, events)?;
+        let python_environment = environment::ensure(
+            &connection,
+            target,
+            &request.dependencies,
+            &request.context.project_dir,
+            events,
+        )?;
 
         let run_dir = target::run_directory(&request);
         target::removing_run_folder_on_error(&login, &run_dir, || {
@@ -313,6 +318,12 @@ impl Executor for ClusterExecutor {
             connection.close();
             Ok(outcome)
         })
+    }
+
+    /// The driver (spark-submit in client mode) runs detached on the head node and outlives a
+    /// vanished xp: ending its group ends the Spark application.
+    fn reap(&self, request: ReapRequest, events: &Events<'_>) -> Result<ReapReply, PluginFailure> {
+        target::reap(&request, None, events)
     }
 }
 

@@ -9,7 +9,7 @@ use xp_dockerkit::environment::{ensure_environment, Environment, EnvironmentRequ
 use xp_dockerkit::{archive, ContainerRun, Engine};
 use xp_plugin_api::{
     AttachReply, AttachRequest, CleanReply, CleanRequest, Events, Executor, PluginDescription, PluginFailure,
-    PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus, Target,
+    PrepareReply, PrepareRequest, ReapReply, ReapRequest, RunOutcome, RunRequest, RunStatus, Target,
 };
 use xp_plugin_sdk::environment::{local_shared_directory, script_environment, DEFAULT_SHARED_DIRECTORY};
 use xp_plugin_sdk::outputs;
@@ -207,6 +207,14 @@ impl Executor for DockerExecutor {
             Vec::new()
         };
         Ok(CleanReply::new().removed_all(removed).messages(messages))
+    }
+
+    /// The run's driver vanished: its container (labelled with the run and project) may still
+    /// be running or lie stopped; either way it goes.
+    fn reap(&self, request: ReapRequest, _events: &Events<'_>) -> Result<ReapReply, PluginFailure> {
+        let engine = Engine::connect_local()?;
+        let removed = engine.remove_run_containers(&request.run_id, &request.context.project_dir)?;
+        Ok(removed.into_iter().fold(ReapReply::new(), ReapReply::ended))
     }
 }
 

@@ -83,3 +83,44 @@ fn pyspark_in_an_image_without_spark_is_a_clear_error() {
     let (message, _) = Harness::new(DockerExecutor).run(request).err();
     assert!(message.contains("has none on PATH"), "{message}");
 }
+
+#[test]
+fn reap_removes_the_containers_a_vanished_run_left() {
+    let scratch = Scratch::new();
+    let run_id = format!("project_reap{}", std::process::id());
+    let labels: Vec<String> = xp_dockerkit::run_labels(&run_id, &scratch.project_dir())
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    let mut docker = std::process::Command::new("docker");
+    docker.args(["run", "-d"]);
+    for label in &labels {
+        docker.args(["--label", label]);
+    }
+    let started = docker
+        .args([python_image().as_str(), "sleep", "300"])
+        .output()
+        .expect("docker runs");
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    let left = || {
+        let mut ps = std::process::Command::new("docker");
+        ps.args(["ps", "-aq"]);
+        for label in &labels {
+            ps.args(["--filter", &format!("label={label}")]);
+        }
+        String::from_utf8_lossy(&ps.output().unwrap().stdout).trim().to_owned()
+    };
+    assert!(!left().is_empty(), "the container runs");
+
+    let target = scratch.target("docker", json!({"baseDockerImage": python_image()}));
+    let (reply, _) = Harness::new(DockerExecutor)
+        .reap(scratch.reap_request(target.clone(), &run_id))
+        .ok();
+    assert_eq!(reply.ended.len(), 1, "{reply:?}");
+    assert!(left().is_empty(), "the run's container is gone");
+
+    let (reply, _) = Harness::new(DockerExecutor)
+        .reap(scratch.reap_request(target, &run_id))
+        .ok();
+    assert!(reply.ended.is_empty(), "nothing left the second time: {reply:?}");
+}

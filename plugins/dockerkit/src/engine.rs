@@ -6,8 +6,8 @@ use std::path::Path;
 
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, ListImagesOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -212,6 +212,45 @@ impl Engine {
                 }
             }
             Ok(())
+        })
+    }
+
+    /// Removes (killing if running) every container of run `run_id` of `project_dir`. Returns
+    /// their names.
+    pub fn remove_run_containers(&self, run_id: &str, project_dir: &Path) -> Result<Vec<String>, PluginFailure> {
+        let labels: Vec<String> = crate::run_labels(run_id, project_dir)
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect();
+        self.block_on(async {
+            let mut filters = HashMap::new();
+            filters.insert("label".to_owned(), labels.clone());
+            let containers = self
+                .docker
+                .list_containers(Some(
+                    ListContainersOptionsBuilder::default()
+                        .all(true)
+                        .filters(&filters)
+                        .build(),
+                ))
+                .await
+                .map_err(|e| {
+                    PluginFailure::new(format!("listing containers on {}: {}", self.description, describe(&e)))
+                })?;
+            let mut removed = Vec::new();
+            for container in containers {
+                let Some(id) = container.id else { continue };
+                let name = container
+                    .names
+                    .and_then(|names| names.first().cloned())
+                    .unwrap_or_else(|| id.clone());
+                self.docker
+                    .remove_container(&id, Some(RemoveContainerOptionsBuilder::default().force(true).build()))
+                    .await
+                    .map_err(|e| PluginFailure::new(format!("removing container {name}: {}", describe(&e))))?;
+                removed.push(format!("container {}", name.trim_start_matches('/')));
+            }
+            Ok(removed)
         })
     }
 

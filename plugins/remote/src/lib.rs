@@ -5,7 +5,7 @@
 
 use xp_plugin_api::{
     AttachReply, AttachRequest, Events, Executor, PluginDescription, PluginFailure, PrepareReply, PrepareRequest,
-    RunOutcome, RunRequest, RunStatus, Settings, Target,
+    ReapReply, ReapRequest, RunOutcome, RunRequest, RunStatus, Settings, Target,
 };
 use xp_plugin_sdk::environment::script_environment;
 use xp_plugin_sdk::timing::mark;
@@ -125,6 +125,11 @@ impl Executor for RemoteExecutor {
             connection.close();
             Ok(outcome)
         })
+    }
+
+    /// The script runs detached on the host and outlives a vanished driver: end it there.
+    fn reap(&self, request: ReapRequest, events: &Events<'_>) -> Result<ReapReply, PluginFailure> {
+        target::reap(&request, None, events)
     }
 }
 

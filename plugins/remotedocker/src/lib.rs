@@ -10,7 +10,7 @@ use images::RemoteImages;
 use xp_dockerkit::environment::{ensure_environment, Environment, EnvironmentRequest};
 use xp_plugin_api::{
     AttachReply, AttachRequest, CleanReply, CleanRequest, Events, Executor, PluginDescription, PluginFailure,
-    PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus, Settings,
+    PrepareReply, PrepareRequest, ReapReply, ReapRequest, RunOutcome, RunRequest, RunStatus, Settings,
 };
 use xp_plugin_sdk::environment::script_environment;
 use xp_sshkit::quote::{quote, shell_path};
@@ -187,6 +187,14 @@ impl Executor for RemoteDockerExecutor {
             CleanReply::new()
         };
         Ok(reply.removed_all(tags))
+    }
+
+    /// The container and the `docker run` that drives it outlive a vanished driver on the host:
+    /// remove the container, end the group, remove the run's folder.
+    fn reap(&self, request: ReapRequest, events: &Events<'_>) -> Result<ReapReply, PluginFailure> {
+        let name = xp_dockerkit::container_name(&request.run_id, &request.context.project_dir);
+        let remove = format!("docker rm -f {} >/dev/null 2>&1", quote(&name));
+        target::reap(&request, Some(&remove), events)
     }
 }
 

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use xp_plugin_api::{
-    AttachReply, AttachRequest, Events, PluginFailure, RequestContext, RunOutcome, RunRequest, Settings, Target,
+    AttachReply, AttachRequest, Events, PluginFailure, ReapReply, ReapRequest, RequestContext, RunOutcome, RunRequest,
+    Settings, Target,
 };
 use xp_plugin_sdk::environment::DEFAULT_SHARED_DIRECTORY;
 
@@ -147,17 +148,44 @@ pub fn remote_directory(target: &Target) -> String {
 /// The run's folder on the host: `runs/<run id>-<project folder hash>` (run ids are
 /// `<project folder name>_<ms>`, which two projects of the same name could share).
 pub fn run_directory(request: &RunRequest) -> String {
+    run_directory_of(&request.context, &request.run_id)
+}
+
+/// The folder of run `run_id` of the context's project and target on the host.
+pub fn run_directory_of(context: &RequestContext, run_id: &str) -> String {
     use sha2::{Digest, Sha256};
-    let folder = Sha256::digest(request.context.project_dir.to_string_lossy().as_bytes());
+    let folder = Sha256::digest(context.project_dir.to_string_lossy().as_bytes());
     format!(
         "{}/runs/{}-{:02x}{:02x}{:02x}{:02x}",
-        remote_directory(&request.context.target),
-        request.run_id,
+        remote_directory(&context.target),
+        run_id,
         folder[0],
         folder[1],
         folder[2],
         folder[3]
     )
+}
+
+/// What every SSH target does when a run's driver vanished: the script, detached on the host,
+/// may still run; end its process group (and `also`, a shell command such as stopping the
+/// run's container), then remove its folder.
+pub fn reap(request: &ReapRequest, also: Option<&str>, events: &Events<'_>) -> Result<ReapReply, PluginFailure> {
+    let login = Login::for_context(&request.context)?;
+    let connection = login.connect(Some(events))?;
+    let run_dir = run_directory_of(&request.context, &request.run_id);
+    let exists = connection.exec(&format!("test -d {}", shell_path(&run_dir)), None)?;
+    if exists.status != 0 {
+        return Ok(ReapReply::new().message(format!(
+            "nothing of run {} is left on {}",
+            request.run_id, connection.address
+        )));
+    }
+    crate::remote_run::cancel(&connection, &run_dir, also)?;
+    crate::remote_run::remove(&connection, &run_dir)?;
+    Ok(ReapReply::new().ended(format!(
+        "the run's processes and folder {run_dir} on {}",
+        connection.address
+    )))
 }
 
 /// Sends the run's snapshot (to `work/`) and xp's Python helpers (to `support/`) into the
