@@ -76,6 +76,9 @@ impl Executor for RemoteDockerExecutor {
         let login = Login::for_context(&request.context)?;
         let connection = login.connect(Some(events))?;
         let environment = environment(&connection, &EnvironmentRequest::for_run(&request), events)?;
+        if environment.cached {
+            events.info(&environment.summary());
+        }
         let python = environment
             .probe
             .python
