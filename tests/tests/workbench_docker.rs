@@ -109,7 +109,7 @@ fn the_issue_14_project_runs_on_an_image_without_conda_and_reuses_its_environmen
     let said = &first.stderr;
     for line in [
         "aml_config/conda_dependencies.yml: the base image has no conda, so pip installs its conda packages, by their PyPI names: scikit-learn, pandas",
-        "aml_config/conda_dependencies.yml: pip installs its pip: list: joblib",
+        "aml_config/conda_dependencies.yml: pip installs its pip list: joblib",
         "note: aml_config/conda_dependencies.yml asks for python=3.5.2, and the base image's /usr/bin/python3 is Python 3.11.2",
         "pip installs from the wheelhouse",
         "Building environment image xp-env/proj-",

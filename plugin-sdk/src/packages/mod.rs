@@ -283,7 +283,7 @@ impl PackagePlan {
             .collect();
         if !pip_list.is_empty() {
             lines.push(format!(
-                "{}: pip installs its pip: list: {}",
+                "{}: pip installs its pip list: {}",
                 self.file,
                 pip_list.join(", ")
             ));

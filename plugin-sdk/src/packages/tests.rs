@@ -38,7 +38,7 @@ fn without_conda_pip_installs_the_conda_packages_then_the_pip_list() {
         said.contains("aml_config/conda_dependencies.yml: the base image has no conda, so pip installs its conda packages, by their PyPI names: scikit-learn, pandas"),
         "{said}"
     );
-    assert!(said.contains("pip installs its pip: list: joblib"), "{said}");
+    assert!(said.contains("pip installs its pip list: joblib"), "{said}");
     assert!(!said.contains("python"), "the interpreter is a note of its own: {said}");
 }
 
