@@ -186,7 +186,11 @@ fn tell_plan(spec: &Spec<'_>, contents: &Contents, interpreter: &Interpreter, ev
     for line in contents.plan.describe(WITHOUT_CONDA) {
         events.info(&line);
     }
-    let interpreter_name = format!("pythonLocation of aml_config/{}.compute ({})", spec.target.name, interpreter.executable.display());
+    let interpreter_name = format!(
+        "pythonLocation of aml_config/{}.compute ({})",
+        spec.target.name,
+        interpreter.executable.display()
+    );
     if let Some(note) = contents.plan.python_note(&interpreter.version, &interpreter_name) {
         events.info(&format!("{note}. Set pythonLocation to change it."));
     }
@@ -321,7 +325,13 @@ pub fn ensure(spec: &Spec<'_>, events: &Events<'_>) -> Result<Prepared, PluginFa
             return Ok(Prepared::Canceled);
         }
         if ended.exit_code != 0 {
-            return Err(pip_failure(spec, &contents.plan, ended.exit_code, &errors, last_stdout.into()));
+            return Err(pip_failure(
+                spec,
+                &contents.plan,
+                ended.exit_code,
+                &errors,
+                last_stdout.into(),
+            ));
         }
     }
     events.progress("Building virtual environment", 2, Some(steps));

@@ -27,8 +27,8 @@ pub(crate) fn pip_failure(
     last_stdout: Vec<String>,
 ) -> PluginFailure {
     let file = dependency_file_name(spec.dependencies);
-    let what = culprits(plan, errors, &last_stdout)
-        .unwrap_or_else(|| format!("pip could not install the packages of {file}"));
+    let what =
+        culprits(plan, errors, &last_stdout).unwrap_or_else(|| format!("pip could not install the packages of {file}"));
     let tail: Vec<String> = if errors.is_empty() {
         last_stdout
     } else {
@@ -63,7 +63,10 @@ mod tests {
 
     #[test]
     fn names_the_failing_entry() {
-        let both = plan(&["pytorch"], &["./wheels/missing-0.1-py3-none-any.whl", "Scikit_Learn>=1"]);
+        let both = plan(
+            &["pytorch"],
+            &["./wheels/missing-0.1-py3-none-any.whl", "Scikit_Learn>=1"],
+        );
         let errors = lines(&[
             "WARNING: Requirement './wheels/missing-0.1-py3-none-any.whl' looks like a filename, but the file does not exist",
             "ERROR: Could not install packages due to an OSError: [Errno 2] No such file or directory",
