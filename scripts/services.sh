@@ -11,8 +11,9 @@
 # were already up when it began (another test run, or a developer, may be using them).
 #
 # Components (all by default):
-#   docker  a Docker daemon (installs docker.io and starts dockerd only if none answers) and the
-#           locally built images xp-test/python:bookworm and xp-test/pyspark:bookworm
+#   docker  a Docker daemon (installs docker.io and starts dockerd only if none answers), the
+#           locally built images xp-test/python:bookworm and xp-test/pyspark:bookworm, and the
+#           wheels of the Workbench test project (pandas, scikit-learn; downloaded once)
 #   ssh     a private sshd on 127.0.0.1:2222 (or the next free port; XP_TEST_SSH_PORT forces one)
 #           with test users xptest (key) and xptestpw (password)
 #   spark   a standalone Spark cluster (master 127.0.0.1:7077, UI :8080, one worker) from PyPI's
@@ -43,7 +44,7 @@ XP_SERVICES_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/services" && pwd)
 ALL_COMPONENTS=(docker ssh spark browser)
 
 usage() {
-  sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 

@@ -1,7 +1,8 @@
 //! What xp executor plugins share, linked statically into each: running a process with live
 //! output and cancellation, collecting `outputs/`, archives, splitting output into lines, the
-//! environment every script gets (xp's Python helpers, the shared directory), step timings,
-//! and a test harness that calls a plugin in process, without the host.
+//! environment every script gets (xp's Python helpers, the shared directory), what an
+//! environment installs from the conda file (conda packages with pip where there is no conda),
+//! step timings, and a test harness that calls a plugin in process, without the host.
 //!
 //! The in-tree plugins use it, and so may any third-party plugin: it depends on nothing of xp
 //! but [`xp_plugin_api`].
@@ -10,6 +11,7 @@ pub mod archive;
 pub mod environment;
 pub mod lines;
 pub mod outputs;
+pub mod packages;
 pub mod process;
 pub mod python;
 pub mod resolve;

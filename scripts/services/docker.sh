@@ -2,6 +2,9 @@
 # Docker component: a reachable Docker daemon plus the locally built base images
 #   xp-test/python:bookworm   debootstrap'ed Debian bookworm (minbase) + python3, pip, venv, CAs
 #   xp-test/pyspark:bookworm  the above + openjdk-17-jre-headless + pyspark (pip, from local wheels)
+# and a folder of wheels for the Workbench test project (pandas, scikit-learn, joblib and their
+# dependencies, for the python image's Python), which the tests give xp as a target's
+# `wheelhouse`, so that building that project's environment needs no index.
 # No registry is ever contacted: the first image is imported from a tarball, the second is built
 # FROM the first (a local tag).
 
@@ -276,6 +279,47 @@ spark-submit /tmp/job.py 2>/dev/null | grep XP_CHECK_SUM
   log "docker: $XP_IMAGE_PYSPARK ok ($(echo "$out" | tr '\n' ' '))"
 }
 
+# ---- wheels of the Workbench test project ----
+
+# Pinned, dependencies included, so every machine tests the same packages.
+XP_WORKBENCH_REQUIREMENTS=(pandas==2.2.3 scikit-learn==1.5.2 joblib==1.4.2 numpy==2.1.3 scipy==1.14.1
+  threadpoolctl==3.5.0 python-dateutil==2.9.0.post0 pytz==2024.2 tzdata==2024.2 six==1.16.0)
+
+workbench_wheels_dir() {
+  echo "$XP_SERVICES_CACHE/wheels/workbench-$(echo "${XP_WORKBENCH_REQUIREMENTS[*]}" | sha256sum | cut -c1-12)"
+}
+
+# Download (once per machine) the wheels into $(workbench_wheels_dir), from inside the python
+# image: its Python and platform pick the files, and its CA bundle (the host's) reaches PyPI.
+# Then check, offline, that they install the project's packages in that image.
+ensure_workbench_wheels() {
+  local dir t0=$SECONDS tmp
+  dir=$(workbench_wheels_dir)
+  [ -e "$dir/.complete" ] && return 0
+  mkdir -p "$XP_SERVICES_CACHE/wheels"
+  make_tmp_dir "$XP_SERVICES_CACHE/wheels"
+  tmp=$XP_TMP
+  chmod 0755 "$tmp"
+  log "docker: downloading the Workbench test project's wheels from PyPI (once per machine; log: $XP_LOG_DIR/pip.log)"
+  # --network host: pip reaches PyPI exactly as the host does (also where bridged containers
+  # have no way out, e.g. a daemon started with --iptables=false).
+  run_logged pip.log docker run --rm --network host --user "$(id -u):$(id -g)" -e HOME=/tmp \
+    -v "$tmp:/wheels" "$XP_IMAGE_PYTHON" \
+    python3 -m pip download --no-cache-dir --progress-bar off --only-binary=:all: -d /wheels \
+    "${XP_WORKBENCH_REQUIREMENTS[@]}" \
+    || die "docker: downloading the Workbench test project's wheels failed (see $XP_LOG_DIR/pip.log)"
+  run_logged pip.log docker run --rm --network none --user "$(id -u):$(id -g)" -e HOME=/tmp \
+    -v "$tmp:/wheels:ro" "$XP_IMAGE_PYTHON" \
+    python3 -m pip install --dry-run --no-cache-dir --break-system-packages --no-index --find-links /wheels \
+    pandas scikit-learn joblib \
+    || die "docker: the downloaded wheels do not install offline in $XP_IMAGE_PYTHON (see $XP_LOG_DIR/pip.log)"
+  chmod -R a+rX "$tmp"
+  rm -rf "$dir"
+  mv "$tmp" "$dir"
+  : >"$dir/.complete"
+  log "docker: Workbench test project's wheels ready in $dir ($(du -sh "$dir" | cut -f1), $(since "$t0"))"
+}
+
 docker_start() {
   local t0=$SECONDS
   docker_start_daemon
@@ -291,6 +335,7 @@ docker_start() {
     build_pyspark_image
   fi
   check_pyspark_image
+  ensure_workbench_wheels
   log "docker: ready in $(since "$t0")"
 }
 
@@ -312,11 +357,18 @@ docker_status() {
       ok=1
     fi
   done
+  if [ -e "$(workbench_wheels_dir)/.complete" ]; then
+    echo "docker: Workbench test wheels present ($(workbench_wheels_dir))"
+  else
+    echo "docker: Workbench test wheels MISSING ($(workbench_wheels_dir))"
+    ok=1
+  fi
   return $ok
 }
 
 docker_env() {
   env_line XP_TEST_DOCKER_PYTHON_IMAGE "$XP_IMAGE_PYTHON"
   env_line XP_TEST_DOCKER_PYSPARK_IMAGE "$XP_IMAGE_PYSPARK"
+  env_line XP_TEST_WORKBENCH_WHEELS "$(workbench_wheels_dir)"
   if [ -n "${DOCKER_HOST:-}" ]; then env_line DOCKER_HOST "$DOCKER_HOST"; fi
 }

@@ -193,22 +193,11 @@ fn without_prepare_environment_a_missing_image_is_a_clear_error() {
     assert_eq!(project.last_record()["status"], "Failed");
 }
 
+// Conda packages on an image without conda: tests/tests/workbench_docker.rs.
 #[test]
-fn conda_packages_without_conda_and_a_missing_base_image_are_named() {
+fn a_missing_base_image_is_named() {
     let project = docker_project(&[]);
     project.write("ok.py", "print('never')\n");
-    project.write(
-        "aml_config/conda_dependencies.yml",
-        "dependencies:\n  - python=3.6\n  - scikit-learn\n  - numpy\n",
-    );
-    project
-        .xp(["submit", "-c", "d", "ok.py"])
-        .run()
-        .error_mentions(&["scikit-learn, numpy", "no conda", "pip:"]);
-    let record = project.last_record();
-    assert_eq!(record["status"], "Failed");
-    assert!(record["error"].as_str().unwrap().contains("scikit-learn"));
-
     project
         .xp([
             "computetarget",

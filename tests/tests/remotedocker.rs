@@ -102,3 +102,28 @@ fn cancel_stops_the_remote_container() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Workbench's GPU recipe: a remotedocker target with `nvidiaDocker: true`. Without GPUs on
+/// the host's engine, the run fails saying so.
+#[test]
+fn nvidia_docker_asks_the_remote_engine_for_gpus() {
+    let project = remote_docker_project();
+    let compute = project.read("aml_config/rd.compute");
+    project.write(
+        "aml_config/rd.compute",
+        &format!("{compute}nvidiaDocker: true\nsharedVolumes: false\n"),
+    );
+    project.write("gpu.py", "print('never')\n");
+    let run = project
+        .xp(["submit", "-c", "rd", "gpu.py"])
+        .run()
+        .error_mentions(&["nvidiaDocker: true asks for GPUs", "no GPU support"]);
+    assert!(!run.stdout.contains("never"), "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("sharedVolumes: false in aml_config/rd.compute changes nothing here"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(project.last_record()["status"], "Failed");
+}

@@ -351,3 +351,46 @@ fn a_pip_failure_fails_the_run_with_pips_error_and_caches_nothing() {
         "a failed build leaves no environment and no half-built folder"
     );
 }
+
+/// The SDK's rule on a third-party target: the conda file's conda packages are installed with
+/// pip under their PyPI names (here offline, from a wheelhouse), and a `python` entry the base
+/// interpreter does not match is a note.
+#[test]
+fn conda_packages_are_installed_with_pip_under_their_pypi_names() {
+    let venv = VenvProject::new();
+    venv.xp([
+        "computetarget",
+        "attach",
+        "venv",
+        "--name",
+        "w",
+        "--set",
+        "wheelhouse=house",
+    ])
+    .run()
+    .success();
+    make_wheel(&venv.project, "house/torch-0.4.1-py3-none-any.whl", "torch", "0.4.1");
+    venv.project.write(
+        "aml_config/conda_dependencies.yml",
+        "dependencies:\n  - python=3.5.2\n  - pytorch=0.4\n",
+    );
+    venv.project.write("use.py", "import torch\nprint(torch.greeting())\n");
+    let run = venv.xp(["submit", "-c", "w", "use.py"]).run().success();
+    assert_eq!(run.stdout.trim(), "hello from torch 0.4.1");
+    for said in [
+        "a venv target has no conda, so pip installs its conda packages, by their PyPI names: pytorch=0.4 as torch==0.4.*",
+        "note: aml_config/conda_dependencies.yml asks for python=3.5.2",
+        "pip: Looking in links:",
+    ] {
+        assert!(run.stderr.contains(said), "{said:?}:\n{}", run.stderr);
+    }
+
+    venv.project.write(
+        "aml_config/conda_dependencies.yml",
+        "dependencies:\n  - pytorch=0.4\n  - xp-no-such-package\n",
+    );
+    venv.xp(["submit", "-c", "w", "use.py"]).run().error_mentions(&[
+        "pip could not install `xp-no-such-package` (a conda package of aml_config/conda_dependencies.yml, installed with pip as `xp-no-such-package`)",
+        "nothing was cached",
+    ]);
+}

@@ -1,7 +1,7 @@
 //! An Azure ML Workbench project runs unchanged: its aml_config/ as Workbench wrote it, and a
 //! script that logs through `azureml.logging`.
 
-use xp_tests::TestProject;
+use xp_tests::{service_env, TestProject};
 
 const WORKBENCH_COMPUTE: &str = r#"# Defines the local compute target
 type: "local"
@@ -100,4 +100,45 @@ fn a_workbench_project_runs_unchanged() {
         project.home().join(".azureml/share/proj/seen.txt").is_file(),
         "the shared directory is nativeSharedDirectory/<project>"
     );
+}
+
+/// Workbench's local.compute names spark-submit (`sparkSubmitLocation`): a run configuration
+/// with `Framework: PySpark` on the local target runs the script with it.
+#[test]
+fn pyspark_on_the_local_target_runs_with_spark_submit_location() {
+    let spark = service_env("spark");
+    let project = TestProject::empty();
+    let compute = format!(
+        "type: \"local\"\npythonLocation: \"python\"\nsparkSubmitLocation: \"{}\"\nnativeSharedDirectory: \"~/.azureml/share/\"\n",
+        spark["XP_TEST_SPARK_SUBMIT"]
+    );
+    project
+        .write("aml_config/local.compute", &compute)
+        .write(
+            "aml_config/local.runconfig",
+            &WORKBENCH_RUNCONFIG.replace("Framework: \"Python\"", "Framework: \"PySpark\""),
+        )
+        .write("aml_config/conda_dependencies.yml", WORKBENCH_CONDA)
+        .write(
+            "aml_config/spark_dependencies.yml",
+            "configuration:\n  \"spark.app.name\": \"xp-local-pyspark\"\nrepositories: []\npackages: []\n",
+        )
+        .write(
+            "count.py",
+            "from pyspark.sql import SparkSession\nfrom azureml.logging import get_azureml_logger\nspark = SparkSession.builder.master('local[1]').getOrCreate()\ntotal = spark.sparkContext.parallelize(range(10), 2).sum()\nget_azureml_logger().log('total', total)\nprint('total', total)\nspark.stop()\n",
+        );
+    let run = project.xp(["submit", "-c", "local", "count.py"]).run().success();
+    assert!(run.stdout.contains("total 45"), "{}\n{}", run.stdout, run.stderr);
+    let record = project.last_record();
+    assert_eq!(record["status"], "Completed");
+    assert_eq!(record["metrics"]["total"], 45);
+
+    project.write(
+        "aml_config/local.compute",
+        &compute.replace(&spark["XP_TEST_SPARK_SUBMIT"], "/no/such/spark-submit"),
+    );
+    project
+        .xp(["submit", "-c", "local", "count.py"])
+        .run()
+        .error_mentions(&["/no/such/spark-submit", "sparkSubmitLocation", "local.compute"]);
 }

@@ -1,8 +1,12 @@
 //! Virtual environments built from a project's pip list and cached by content.
 //!
+//! What goes in comes from the SDK's [`PackagePlan`], as on xp's own targets: the conda
+//! file's conda packages under their PyPI names (a venv has no conda), then its `pip:` list.
+//!
 //! An environment lives in `<state_dir>/venvs/<hash>/`, where the hash covers the base
-//! interpreter (its path and exact version), the pip list as written, and the contents of the
-//! local files the list names (wheels). A second run with the same inputs reuses it.
+//! interpreter (its path and exact version), what pip installs, the contents of the local
+//! files the pip list names (wheels), and the target's wheelhouse (names and sizes of its
+//! files). A second run with the same inputs reuses it.
 //!
 //! Building is safe when runs race: a lock file per hash lets one run build while the others
 //! wait; the build happens in a sibling folder (`.building-<hash>-<pid>`) that gets a ready
@@ -20,8 +24,9 @@ use xp_plugin_api::LogStream;
 use xp_plugin_api::{Dependencies, Events, PluginFailure, Target};
 
 use crate::fingerprint::Fingerprint;
-use crate::interpreter::{expand_home, find_interpreter, Interpreter};
+use crate::interpreter::{find_interpreter, Interpreter};
 use crate::pip_failure::{pip_failure, PIP_ERROR_LINES};
+use xp_plugin_sdk::packages::{PackagePlan, Wheelhouse};
 use xp_plugin_sdk::process;
 
 /// Written into an environment once it is complete; folders without it are never used.
@@ -29,7 +34,9 @@ const READY_MARKER: &str = ".xp-ready";
 /// The pip list as pip read it, kept in the environment for reference.
 pub(crate) const REQUIREMENTS_FILE: &str = "xp-requirements.txt";
 /// Bump when the layout of a cached environment changes, so old ones are not reused.
-const CACHE_FORMAT: &str = "xp-venv/1";
+const CACHE_FORMAT: &str = "xp-venv/2";
+/// Why pip installs the conda packages here, for the run's log.
+const WITHOUT_CONDA: &str = "a venv target has no conda";
 
 /// A ready environment.
 #[derive(Debug)]
@@ -66,29 +73,52 @@ pub struct Spec<'a> {
     pub state_dir: &'a Path,
 }
 
-/// A pip list entry that names a file of the project (a wheel or an sdist), if it is one.
-fn local_file(project_dir: &Path, spec: &str) -> Option<PathBuf> {
-    let spec = spec.trim();
-    if spec.is_empty() || spec.starts_with('-') || spec.contains("://") {
-        return None;
+/// What the environment of `spec` installs, and from where.
+pub(crate) struct Contents {
+    pub plan: PackagePlan,
+    pub wheelhouse: Option<Wheelhouse>,
+}
+
+impl Contents {
+    fn of(spec: &Spec<'_>) -> Result<Contents, PluginFailure> {
+        let plan = PackagePlan::new(spec.dependencies, spec.project_dir, false)
+            .map_err(|e| PluginFailure::new(format!("{e}; a venv target installs conda packages with pip")))?;
+        let wheelhouse = Wheelhouse::from_target(spec.target, spec.project_dir)?;
+        Ok(Contents { plan, wheelhouse })
     }
-    let path = project_dir.join(expand_home(spec));
-    path.is_file().then_some(path)
+
+    /// The requirements file pip reads: the wheelhouse's options, then one requirement a line.
+    fn requirements(&self) -> String {
+        let mut text = String::new();
+        if let Some(wheelhouse) = &self.wheelhouse {
+            // pip splits option lines as a shell would: the folder is quoted.
+            let dir = wheelhouse.dir.to_string_lossy().replace('"', "\\\"");
+            text.push_str(&format!("--no-index\n--find-links \"{dir}\"\n"));
+        }
+        for requirement in &self.plan.pip {
+            text.push_str(&requirement.pip);
+            text.push('\n');
+        }
+        text
+    }
 }
 
 /// The hash naming the environment of these inputs.
-fn environment_hash(spec: &Spec<'_>, interpreter: &Interpreter) -> Result<String, PluginFailure> {
+fn environment_hash(contents: &Contents, interpreter: &Interpreter) -> Result<String, PluginFailure> {
     let mut fingerprint = Fingerprint::default();
     fingerprint.field("format", CACHE_FORMAT.as_bytes());
     fingerprint.field("python", interpreter.executable.as_os_str().as_encoded_bytes());
     fingerprint.field("version", interpreter.full_version.as_bytes());
-    for line in &spec.dependencies.pip_packages {
-        fingerprint.field("pip", line.trim().as_bytes());
-        if let Some(path) = local_file(spec.project_dir, line) {
+    for requirement in &contents.plan.pip {
+        fingerprint.field("pip", requirement.pip.as_bytes());
+        if let Some(path) = &requirement.local_file {
             fingerprint
-                .file("file", &path)
+                .file("file", path)
                 .map_err(|e| PluginFailure::new(format!("reading {} (pip list): {e}", path.display())))?;
         }
+    }
+    if let Some(wheelhouse) = &contents.wheelhouse {
+        fingerprint.field("wheelhouse", wheelhouse.identity().as_bytes());
     }
     Ok(fingerprint.hex())
 }
@@ -150,34 +180,19 @@ pub(crate) fn dependency_file_name(dependencies: &Dependencies) -> String {
         .unwrap_or_else(|| "the conda dependencies file".to_owned())
 }
 
-/// Tells the user about parts of the conda file a venv cannot honour.
-fn note_conda_packages(spec: &Spec<'_>, interpreter: &Interpreter, events: &Events<'_>) {
-    let mut ignored = Vec::new();
-    for package in &spec.dependencies.conda_packages {
-        let package = package.trim();
-        if let Some(wanted) = package
-            .strip_prefix("python")
-            .and_then(|rest| rest.strip_prefix("==").or_else(|| rest.strip_prefix('=')))
-        {
-            let wanted = wanted.trim_end_matches(".*");
-            let matches = interpreter.version == wanted || interpreter.version.starts_with(&format!("{wanted}."));
-            if !matches {
-                events.info(&format!(
-                    "note: {} asks for {package}; this target builds with Python {} ({}). Set pythonLocation to change it.",
-                    dependency_file_name(spec.dependencies),
-                    interpreter.version,
-                    interpreter.executable.display()
-                ));
-            }
-        } else if package != "python" && package != "pip" && !package.starts_with("pip=") {
-            ignored.push(package);
-        }
+/// Says in the run's log what the environment installs how, and whether the interpreter is
+/// the Python the conda file asks for.
+fn tell_plan(spec: &Spec<'_>, contents: &Contents, interpreter: &Interpreter, events: &Events<'_>) {
+    for line in contents.plan.describe(WITHOUT_CONDA) {
+        events.info(&line);
     }
-    if !ignored.is_empty() {
-        events.info(&format!(
-            "note: the venv target installs the pip list only; ignoring conda packages {}",
-            ignored.join(", ")
-        ));
+    let interpreter_name = format!(
+        "pythonLocation of aml_config/{}.compute ({})",
+        spec.target.name,
+        interpreter.executable.display()
+    );
+    if let Some(note) = contents.plan.python_note(&interpreter.version, &interpreter_name) {
+        events.info(&format!("{note}. Set pythonLocation to change it."));
     }
 }
 
@@ -192,8 +207,9 @@ pub fn ensure(spec: &Spec<'_>, events: &Events<'_>) -> Result<Prepared, PluginFa
             spec.target.name
         )));
     }
-    note_conda_packages(spec, &interpreter, events);
-    let hash = environment_hash(spec, &interpreter)?;
+    let contents = Contents::of(spec)?;
+    tell_plan(spec, &contents, &interpreter, events);
+    let hash = environment_hash(&contents, &interpreter)?;
     let venvs = spec.state_dir.join("venvs");
     let dir = venvs.join(&hash);
     let reuse = |how: &str| {
@@ -236,9 +252,9 @@ pub fn ensure(spec: &Spec<'_>, events: &Events<'_>) -> Result<Prepared, PluginFa
         dir: venvs.join(format!("{stale_prefix}{}", std::process::id())),
         keep: false,
     };
-    let packages = &spec.dependencies.pip_packages;
+    let packages = &contents.plan.pip;
     events.info(&format!(
-        "Building virtual environment {hash} with Python {} ({}) from {} pip package(s) of {}",
+        "Building virtual environment {hash} with Python {} ({}) from {} package(s) of {}",
         interpreter.version,
         interpreter.executable.display(),
         packages.len(),
@@ -272,15 +288,11 @@ pub fn ensure(spec: &Spec<'_>, events: &Events<'_>) -> Result<Prepared, PluginFa
     }
     events.progress("Building virtual environment", 1, Some(steps));
 
-    // 2. The pip list, as a requirements file (as conda does with it), so option lines
-    // (`--find-links ./wheels`) work too. pip runs in the project folder: relative paths in
-    // the list are relative to the project.
+    // 2. What pip installs, as a requirements file (as conda does with the pip list), so
+    // option lines (`--find-links ./wheels`) work too. pip runs in the project folder:
+    // relative paths in the list are relative to the project.
     let requirements = staging.dir.join(REQUIREMENTS_FILE);
-    let mut text = String::new();
-    for line in packages {
-        text.push_str(line.trim());
-        text.push('\n');
-    }
+    let text = contents.requirements();
     std::fs::write(&requirements, &text)
         .map_err(|e| PluginFailure::new(format!("writing {}: {e}", requirements.display())))?;
     if !packages.is_empty() {
@@ -313,7 +325,13 @@ pub fn ensure(spec: &Spec<'_>, events: &Events<'_>) -> Result<Prepared, PluginFa
             return Ok(Prepared::Canceled);
         }
         if ended.exit_code != 0 {
-            return Err(pip_failure(spec, ended.exit_code, &errors, last_stdout.into()));
+            return Err(pip_failure(
+                spec,
+                &contents.plan,
+                ended.exit_code,
+                &errors,
+                last_stdout.into(),
+            ));
         }
     }
     events.progress("Building virtual environment", 2, Some(steps));

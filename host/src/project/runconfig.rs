@@ -52,7 +52,8 @@ pub struct RunConfig {
     pub target: Option<String>,
     pub environment_variables: BTreeMap<String, String>,
     pub framework: Framework,
-    /// Relative to the project root.
+    /// Relative to the project root. `None` (the key is absent or `null`): Workbench's default,
+    /// `aml_config/conda_dependencies.yml`, when it exists.
     pub conda_dependencies_file: Option<String>,
     pub spark_dependencies_file: Option<String>,
     pub prepare_environment: bool,
@@ -64,7 +65,7 @@ pub struct RunConfig {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RawRunConfig {
-    argument_vector: Option<Vec<String>>,
+    argument_vector: Option<Vec<Value>>,
     target: Option<String>,
     environment_variables: Option<BTreeMap<String, Value>>,
     framework: Option<Framework>,
@@ -123,7 +124,23 @@ impl RunConfig {
             environment_variables.insert(key, text);
         }
 
-        let argument_vector = raw.argument_vector.unwrap_or_else(|| vec!["$file".to_owned()]);
+        // Workbench's own example lists a number (`- 234`): plain values are arguments as written.
+        let mut argument_vector = Vec::new();
+        for value in raw.argument_vector.unwrap_or_else(|| vec![Value::from("$file")]) {
+            argument_vector.push(match value {
+                Value::String(text) => text,
+                Value::Number(number) => number.to_string(),
+                Value::Bool(flag) => flag.to_string(),
+                other => {
+                    return Err(bad(
+                        "ArgumentVector",
+                        format!(
+                        "has {other}; expected a list of arguments (text or numbers), e.g. [\"$file\", \"--lr\", 0.1]"
+                    ),
+                    ))
+                }
+            });
+        }
         let non_empty = |key: &str, value: Option<String>| -> Result<Option<String>, ProjectError> {
             match value {
                 Some(text) if text.trim().is_empty() => Err(bad(
@@ -185,6 +202,17 @@ mod tests {
         assert_eq!(
             config.arguments_for("train.py", &["--lr".into(), "0.1".into()]),
             vec!["train.py", "--lr", "0.1"]
+        );
+    }
+
+    #[test]
+    fn arguments_may_be_numbers_as_in_workbench_s_example() {
+        let config = parse("ArgumentVector:\n  - \"myscript.py\"\n  - 234\n  - \"-v\"\n  - 0.5\n  - true\n").unwrap();
+        assert_eq!(config.argument_vector, ["myscript.py", "234", "-v", "0.5", "true"]);
+        let error = parse("ArgumentVector:\n  - [1, 2]\n").unwrap_err().to_string();
+        assert!(
+            error.contains("ArgumentVector") && error.contains("expected a list of arguments"),
+            "{error}"
         );
     }
 

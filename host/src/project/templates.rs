@@ -50,8 +50,9 @@ TrackedRun: true
 }
 
 pub const CONDA_DEPENDENCIES: &str = r#"# The script's dependencies, as a conda environment file. Targets that build an
-# environment (docker, remote, cluster, venv) install these; the local target uses
-# the interpreter as it is.
+# environment (docker, remotedocker, cluster, venv) install these: conda packages with
+# conda where the target has it, otherwise with pip under their PyPI names. The local and
+# remote targets use the interpreter as it is.
 name: project_environment
 dependencies:
   - python=3

@@ -49,14 +49,22 @@ fn resolve_script(project: &Project, cwd: &Path, script: &str) -> Result<String,
     Ok(relative.to_string_lossy().into_owned())
 }
 
+/// Where Workbench looked for the dependency files a run configuration leaves `null`.
+pub const DEFAULT_CONDA_FILE: &str = "aml_config/conda_dependencies.yml";
+pub const DEFAULT_SPARK_FILE: &str = "aml_config/spark_dependencies.yml";
+
 fn dependency_file(
     project: &Project,
     runconfig: &RunConfig,
     key: &str,
     value: &Option<String>,
+    default: &str,
     quiet: bool,
 ) -> Option<PathBuf> {
-    let relative = value.as_ref()?;
+    let Some(relative) = value else {
+        // Workbench reads a `null` (or absent) file as the default one, when there is one.
+        return project.root().join(default).is_file().then(|| PathBuf::from(default));
+    };
     if project.root().join(relative).is_file() {
         Some(PathBuf::from(relative))
     } else {
@@ -79,6 +87,7 @@ pub fn dependencies(project: &Project, runconfig: &RunConfig, quiet: bool) -> Re
             runconfig,
             "CondaDependenciesFile",
             &runconfig.conda_dependencies_file,
+            DEFAULT_CONDA_FILE,
             quiet,
         ),
         spark: dependency_file(
@@ -86,6 +95,7 @@ pub fn dependencies(project: &Project, runconfig: &RunConfig, quiet: bool) -> Re
             runconfig,
             "SparkDependenciesFile",
             &runconfig.spark_dependencies_file,
+            DEFAULT_SPARK_FILE,
             quiet,
         ),
         ..Dependencies::default()

@@ -277,8 +277,7 @@ impl Executor for ClusterExecutor {
             if !dependencies.spark_repositories.is_empty() {
                 argv.extend(["--repositories".into(), dependencies.spark_repositories.join(",")]);
             }
-            let mut preamble =
-                vec!["export PYTHONPATH=\"$(cd .. && pwd)/support\"${PYTHONPATH:+:$PYTHONPATH}".to_owned()];
+            let mut preamble = vec![target::pythonpath_preamble(&request)];
             if let Some(env) = &python_environment {
                 // The driver uses the environment in place; executors unpack the shipped archive.
                 // (Spark settings rather than PYSPARK_* variables: spark-env.sh may set those.)

@@ -55,3 +55,64 @@ fn cluster_deploy_mode_and_an_unreachable_master_are_refused_with_the_setting_to
     assert!(message.contains("is unreachable from the head node"), "{message}");
     assert!(message.contains("sparkMaster"), "{message}");
 }
+
+#[test]
+fn prepare_installs_the_conda_packages_with_pip_into_the_jobs_environment() {
+    let scratch = Scratch::new();
+    // conda's `pytorch=0.4` is pip's `torch==0.4.*`, here from a wheelhouse of the project.
+    xp_tests::make_wheel(
+        &scratch.project_dir().join("house"),
+        "torch",
+        "0.4.1",
+        "VALUE = 'torch on the head node'\n",
+    );
+    let attach = head_node(&scratch, json!({"wheelhouse": "house"}));
+    let mut request = scratch.prepare_request(attach.context.target.clone());
+    request.context.secrets = attach.context.secrets;
+    request.framework = "PySpark".into();
+    request.dependencies = xp_plugin_api::Dependencies {
+        conda: Some("aml_config/conda_dependencies.yml".into()),
+        conda_packages: vec!["python=3.5.2".into(), "pytorch=0.4".into()],
+        ..Default::default()
+    };
+    let (reply, recorded) = Harness::new(ClusterExecutor).prepare(request.clone()).ok();
+    let info = recorded.info().join("\n");
+    assert!(
+        info.contains("the cluster target builds a virtual environment with pip, so pip installs its conda packages, by their PyPI names: pytorch=0.4 as torch==0.4.*"),
+        "{info}"
+    );
+    assert!(
+        info.contains("asks for python=3.5.2, and the head node's python3 is Python 3."),
+        "the head node's Python is checked: {info}"
+    );
+    // Built now or by an earlier test run: either way the environment has the package.
+    let summary = reply
+        .messages
+        .iter()
+        .find(|m| m.contains("Python environment"))
+        .unwrap_or_else(|| panic!("{:?}", reply.messages));
+    let path = summary
+        .split_whitespace()
+        .find(|word| word.starts_with('/'))
+        .expect("the summary names the environment's folder");
+    let imported = std::process::Command::new(format!("{path}/bin/python"))
+        .args(["-c", "import torch; print(torch.VALUE)"])
+        .output()
+        .expect("the environment's python runs (the head node is this machine)");
+    assert_eq!(
+        String::from_utf8_lossy(&imported.stdout).trim(),
+        "torch on the head node",
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+
+    let (again, recorded) = Harness::new(ClusterExecutor).prepare(request).ok();
+    assert!(again.cached, "{:?}", again.messages);
+    assert!(
+        recorded
+            .info()
+            .iter()
+            .any(|line| line.contains("asks for python=3.5.2")),
+        "a cached environment still says which Python it has"
+    );
+}

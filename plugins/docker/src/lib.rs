@@ -135,6 +135,9 @@ impl Executor for DockerExecutor {
         events.status(RunStatus::Preparing);
         let engine = Engine::connect_local()?;
         let environment = ensure_environment(&engine, &EnvironmentRequest::for_run(&request), events)?;
+        if environment.cached {
+            events.info(&environment.summary());
+        }
         let shared = local_shared_directory(&request);
         std::fs::create_dir_all(&shared).map_err(|e| {
             PluginFailure::new(format!(

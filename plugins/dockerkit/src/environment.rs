@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use xp_plugin_api::{Dependencies, Events, PluginFailure, PrepareRequest, RunRequest, RunStatus, Target};
+use xp_plugin_sdk::packages::{user_managed, PackagePlan, Wheelhouse, USER_MANAGED_SETTING};
 
 use crate::engine::Engine;
 use crate::recipe::{recipe, Probe, Recipe};
@@ -104,7 +105,10 @@ impl Environment {
 
 /// What an image offers: probed once per image id, then read from `<state_dir>/probes/`.
 fn probe(engine: &dyn Images, image_id: &str, state_dir: &Path) -> Result<Probe, PluginFailure> {
-    let cache = state_dir.join("probes").join(image_id.replace(':', "_"));
+    let cache = state_dir
+        .join("probes")
+        .join(format!("v{}", Probe::VERSION))
+        .join(image_id.replace(':', "_"));
     if let Ok(text) = std::fs::read_to_string(&cache) {
         return Ok(Probe::parse(&text));
     }
@@ -141,8 +145,28 @@ pub fn ensure_environment(
         ))
     })?;
     let base_probe = probe(engine, &base_id, request.state_dir)?;
-    let recipe =
-        recipe(&base_id, &base_probe, request.dependencies, request.project_dir).map_err(PluginFailure::new)?;
+    if user_managed(target) {
+        events.info(&format!(
+            "{USER_MANAGED_SETTING} is true in aml_config/{}.compute: nothing of the conda file is installed; runs use base image {base} as it is",
+            target.name
+        ));
+        return Ok(Environment {
+            image: base_id,
+            probe: base_probe,
+            cached: true,
+            base,
+        });
+    }
+    let wheelhouse = Wheelhouse::from_target(target, request.project_dir)?;
+    let recipe = recipe(
+        &base_id,
+        &base_probe,
+        request.dependencies,
+        request.project_dir,
+        wheelhouse,
+    )
+    .map_err(PluginFailure::new)?;
+    tell_plan(&recipe, &base_probe, events);
     if recipe.nothing_to_install {
         return Ok(Environment {
             image: base_id,
@@ -163,7 +187,17 @@ pub fn ensure_environment(
         None => {
             events.status(RunStatus::Preparing);
             events.info(&format!("Building environment image {tag} from {base} (once for these dependencies)"));
-            engine.build(&recipe, &tag, request.project_dir, events)?;
+            if let Some(wheelhouse) = &recipe.wheelhouse {
+                events.info(&format!(
+                    "pip installs from the wheelhouse {} alone ({} files, {} MB)",
+                    wheelhouse.dir.display(),
+                    wheelhouse.files.len(),
+                    wheelhouse.bytes().div_ceil(1 << 20)
+                ));
+            }
+            engine
+                .build(&recipe, &tag, request.project_dir, events)
+                .map_err(|failure| blame_pip(failure, &recipe.plan))?;
             let id = engine
                 .image_id(&tag)?
                 .ok_or_else(|| PluginFailure::new(format!("the build of {tag} succeeded but the engine has no such image")))?;
@@ -177,4 +211,26 @@ pub fn ensure_environment(
         cached,
         base,
     })
+}
+
+/// Says in the run's log what the environment installs how, and whether the image's Python
+/// is the one the conda file asks for.
+fn tell_plan(recipe: &Recipe, probe: &Probe, events: &Events<'_>) {
+    for line in recipe.plan.describe("the base image has no conda") {
+        events.info(&line);
+    }
+    if let (Some(version), Some(python)) = (&probe.python_version, &probe.python) {
+        if let Some(note) = recipe.plan.python_note(version, &format!("the base image's {python}")) {
+            events.info(&note);
+        }
+    }
+}
+
+/// A failed build whose output shows pip failing starts by naming what pip could not install.
+fn blame_pip(failure: PluginFailure, plan: &PackagePlan) -> PluginFailure {
+    let output: Vec<String> = failure.0.lines().map(str::to_owned).collect();
+    match plan.pip_failure(&output) {
+        Some(named) => PluginFailure::new(format!("{named}\n{}", failure.0)),
+        None => failure,
+    }
 }

@@ -11,6 +11,7 @@ use xp_plugin_api::{
 use xp_plugin_sdk::environment::{
     local_shared_directory, script_environment, with_trailing_slash, DEFAULT_SHARED_DIRECTORY,
 };
+use xp_plugin_sdk::packages::unmanaged_note;
 use xp_plugin_sdk::resolve::find_program;
 use xp_plugin_sdk::{outputs, process};
 
@@ -95,6 +96,9 @@ impl Executor for LocalExecutor {
 
     fn run(&self, request: RunRequest, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
         events.status(RunStatus::Preparing);
+        if let Some(note) = unmanaged_note(&request.context.target) {
+            events.info(&note);
+        }
         let program = if request.framework == "PySpark" {
             spark_submit(&request.context.target)?
         } else {

@@ -8,6 +8,7 @@ use xp_plugin_api::{
     ReapReply, ReapRequest, RunOutcome, RunRequest, RunStatus, Settings, Target,
 };
 use xp_plugin_sdk::environment::script_environment;
+use xp_plugin_sdk::packages::unmanaged_note;
 use xp_plugin_sdk::timing::mark;
 use xp_sshkit::quote::quote;
 use xp_sshkit::remote_run::{self, RemoteCommand};
@@ -71,6 +72,9 @@ impl Executor for RemoteExecutor {
         mark("start");
         let connection = login.connect(Some(events))?;
         mark("connected");
+        if let Some(note) = unmanaged_note(target) {
+            events.info(&note);
+        }
         let program = if request.framework == "PySpark" {
             target
                 .setting_str("sparkSubmitLocation")
@@ -96,12 +100,7 @@ impl Executor for RemoteExecutor {
         target::removing_run_folder_on_error(&login, &run_dir, || {
             let mut environment = script_environment(&request, "", None, None);
             environment.remove("PYTHONPATH");
-            let mut preamble = vec![match request.environment.get("PYTHONPATH") {
-                Some(path) if !path.is_empty() => {
-                    format!("export PYTHONPATH=\"$(cd .. && pwd)/support\":{}", quote(path))
-                }
-                _ => "export PYTHONPATH=\"$(cd .. && pwd)/support\"".to_owned(),
-            }];
+            let mut preamble = vec![target::pythonpath_preamble(&request)];
             preamble.extend(target::shared_directory_preamble(target, &request.context.project_name));
             let command = RemoteCommand {
                 argv: std::iter::once(program)

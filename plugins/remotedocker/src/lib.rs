@@ -75,7 +75,16 @@ impl Executor for RemoteDockerExecutor {
         let target = &request.context.target;
         let login = Login::for_context(&request.context)?;
         let connection = login.connect(Some(events))?;
+        if target.setting_bool("sharedVolumes") == Some(false) {
+            events.info(&format!(
+                "note: sharedVolumes: false in aml_config/{}.compute changes nothing here: the run's folder on the host is mounted into the container, and its outputs/ come back over SSH",
+                target.name
+            ));
+        }
         let environment = environment(&connection, &EnvironmentRequest::for_run(&request), events)?;
+        if environment.cached {
+            events.info(&environment.summary());
+        }
         let python = environment
             .probe
             .python
@@ -113,6 +122,11 @@ impl Executor for RemoteDockerExecutor {
                 "--name".into(),
                 name.clone(),
             ];
+            // Workbench's way to the GPUs of a remote host (its nvidia-docker); --gpus today.
+            let gpus = target.setting_bool("nvidiaDocker").unwrap_or(false);
+            if gpus {
+                argv.extend(["--gpus".into(), "all".into()]);
+            }
             for (key, value) in xp_dockerkit::run_labels(&request.run_id, &request.context.project_dir) {
                 argv.extend(["--label".into(), format!("{key}={value}")]);
             }
@@ -146,7 +160,17 @@ impl Executor for RemoteDockerExecutor {
             // Stopping the container itself: the `docker run` client only proxies signals.
             let stop = format!("setsid docker stop -t 3 {} </dev/null >/dev/null 2>&1 &", quote(&name));
             let reconnect = || login.connect(None);
-            let (outcome, connection) = remote_run::follow(connection, &reconnect, &run_dir, Some(&stop), events)?;
+            let address = connection.address.clone();
+            let no_gpus = |line: &str| {
+                (gpus && line.contains("could not select device driver")).then(|| {
+                    format!(
+                        "nvidiaDocker: true asks for GPUs, but the Docker engine on {address} has no GPU support (no NVIDIA container runtime): {}",
+                        line.trim()
+                    )
+                })
+            };
+            let (outcome, connection) =
+                remote_run::follow_watching(connection, &reconnect, &run_dir, Some(&stop), &no_gpus, events)?;
             remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir)?;
             let _ = connection.exec(&format!("docker rm -f {} >/dev/null 2>&1", quote(&name)), None);
             remote_run::remove(&connection, &run_dir)?;

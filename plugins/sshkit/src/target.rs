@@ -286,6 +286,18 @@ pub fn shared_directory_preamble(target: &Target, project: &str) -> Vec<String> 
     ]
 }
 
+/// The wrapper-script line that puts xp's Python helpers (`support/` beside the run's `work/`,
+/// where the script runs) first on `PYTHONPATH`, as every target does, then the run
+/// configuration's `PYTHONPATH` or, without one, the host's own: the same rule as
+/// [`xp_plugin_sdk::environment::script_environment`] on this machine.
+pub fn pythonpath_preamble(request: &RunRequest) -> String {
+    let helpers = "export PYTHONPATH=\"$(cd .. && pwd)/support\"";
+    match request.environment.get("PYTHONPATH").filter(|path| !path.is_empty()) {
+        Some(path) => format!("{helpers}:{}", quote(path)),
+        None => format!("{helpers}${{PYTHONPATH:+:$PYTHONPATH}}"),
+    }
+}
+
 /// Runs `work`, everything after the snapshot reached the host; when it fails, the run's folder
 /// on the host is removed over a fresh connection (the old one may be what failed), so failed
 /// runs leave nothing behind in the host's `runs/`.
