@@ -15,5 +15,6 @@ pub mod packages;
 pub mod process;
 pub mod python;
 pub mod resolve;
+pub mod settings;
 pub mod testing;
 pub mod timing;

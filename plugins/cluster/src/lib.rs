@@ -9,7 +9,7 @@ mod environment;
 
 use xp_plugin_api::{
     AttachReply, AttachRequest, Events, Executor, PluginDescription, PluginFailure, PrepareReply, PrepareRequest,
-    ReapReply, ReapRequest, RunOutcome, RunRequest, RunStatus, Settings, Target,
+    ReapReply, ReapRequest, RunOutcome, RunRequest, RunStatus, SettingKind, SettingSpec, Settings, Target,
 };
 use xp_plugin_sdk::environment::script_environment;
 use xp_sshkit::quote::quote;
@@ -195,7 +195,31 @@ fn check_cluster(connection: &Connection, target: &Target, full: bool) -> Result
 
 impl Executor for ClusterExecutor {
     fn describe(&self) -> PluginDescription {
-        PluginDescription::new("cluster", env!("CARGO_PKG_VERSION"), &["cluster"])
+        target::login_settings().into_iter().fold(
+            PluginDescription::new("cluster", env!("CARGO_PKG_VERSION"), &["cluster"]),
+            PluginDescription::setting,
+        )
+        .setting(
+            SettingSpec::new(
+                "sparkMaster",
+                SettingKind::String,
+                "the cluster's master as spark-submit takes it: spark://HOST:PORT, yarn, or local[*]",
+            )
+            .default_value(DEFAULT_MASTER),
+        )
+        .setting(xp_plugin_sdk::settings::spark_submit_location())
+        .setting(
+            SettingSpec::new(
+                "yarnDeployMode",
+                SettingKind::String,
+                "where the driver runs: client (on the head node, so its output streams and outputs/ come back) is the one xp supports",
+            )
+            .default_value("client")
+            .allowed(["client"]),
+        )
+        .setting(xp_plugin_sdk::settings::python_location())
+        .setting(xp_plugin_sdk::settings::user_managed_environment())
+        .setting(xp_plugin_sdk::settings::wheelhouse())
     }
 
     fn attach(&self, request: AttachRequest, events: &Events<'_>) -> Result<AttachReply, PluginFailure> {

@@ -9,10 +9,11 @@ use xp_dockerkit::environment::{ensure_environment, Environment, EnvironmentRequ
 use xp_dockerkit::{archive, ContainerRun, Engine};
 use xp_plugin_api::{
     AttachReply, AttachRequest, CleanReply, CleanRequest, Events, Executor, PluginDescription, PluginFailure,
-    PrepareReply, PrepareRequest, ReapReply, ReapRequest, RunOutcome, RunRequest, RunStatus, Target,
+    PrepareReply, PrepareRequest, ReapReply, ReapRequest, RunOutcome, RunRequest, RunStatus, SettingKind, SettingSpec,
+    Target, TargetTemplate,
 };
 use xp_plugin_sdk::environment::{local_shared_directory, script_environment, DEFAULT_SHARED_DIRECTORY};
-use xp_plugin_sdk::outputs;
+use xp_plugin_sdk::{outputs, settings};
 
 /// Where things live inside the container.
 const RUN_DIR: &str = "/azureml-run";
@@ -21,6 +22,20 @@ const SHARE_DIR: &str = "/azureml-share";
 
 #[derive(Default)]
 struct DockerExecutor;
+
+/// The docker target `xp init` writes.
+const DOCKER_COMPUTE: &str = r#"# A docker compute target: runs the script in a fresh container on the local Docker
+# engine, in an environment image built from conda_dependencies.yml (cached by content).
+type: "docker"
+# The image to build on: one your Docker engine has (`docker images`), with python3.
+baseDockerImage: "python:3.11-slim"
+# Mount the run's private snapshot into the container (false: copy it in and out).
+sharedVolumes: true
+# Give the container every GPU (needs the NVIDIA container runtime).
+nvidiaDocker: false
+# Shared by every run of this project; mounted at /azureml-share in the container.
+nativeSharedDirectory: "~/.azureml/share/"
+"#;
 
 fn base_image(target: &Target) -> Result<&str, PluginFailure> {
     target.setting_str("baseDockerImage").filter(|i| !i.trim().is_empty()).ok_or_else(|| {
@@ -96,6 +111,30 @@ fn command(request: &RunRequest, environment: &Environment) -> Result<Vec<String
 impl Executor for DockerExecutor {
     fn describe(&self) -> PluginDescription {
         PluginDescription::new("docker", env!("CARGO_PKG_VERSION"), &["docker", "localdocker"])
+            .setting(xp_dockerkit::base_image_setting())
+            .setting(
+                SettingSpec::new(
+                    "sharedVolumes",
+                    SettingKind::Boolean,
+                    "mount the run's private snapshot into the container (false: copy it in and outputs/ out through the Engine API)",
+                )
+                .default_value(true)
+                .flags(&["--shared-volumes"]),
+            )
+            .setting(xp_dockerkit::nvidia_docker_setting())
+            .setting(SettingSpec::new(
+                "memory",
+                SettingKind::String,
+                "a memory limit for the container, e.g. 512m or 2g; a container killed for memory fails with OOMKilled",
+            ))
+            .setting(settings::native_shared_directory())
+            .setting(settings::user_managed_environment())
+            .setting(settings::wheelhouse())
+            .template(
+                TargetTemplate::new("docker", "docker", DOCKER_COMPUTE)
+                    .runconfig("PrepareEnvironment", true)
+                    .by_default(),
+            )
     }
 
     fn attach(&self, request: AttachRequest, _events: &Events<'_>) -> Result<AttachReply, PluginFailure> {

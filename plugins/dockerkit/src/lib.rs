@@ -32,6 +32,28 @@ pub fn container_name(run_id: &str, project_dir: &std::path::Path) -> String {
 }
 
 /// Labels on every run's container: the run id and the project folder.
+/// `baseDockerImage`: the image environments are built on (`--base-image`), required.
+pub fn base_image_setting() -> xp_plugin_api::SettingSpec {
+    xp_plugin_api::SettingSpec::new(
+        "baseDockerImage",
+        xp_plugin_api::SettingKind::String,
+        "the image to build the environment on: one the Docker engine has, with python3",
+    )
+    .required()
+    .flags(&["--base-image"])
+}
+
+/// `nvidiaDocker`: give the container every GPU (`--nvidia-docker`).
+pub fn nvidia_docker_setting() -> xp_plugin_api::SettingSpec {
+    xp_plugin_api::SettingSpec::new(
+        "nvidiaDocker",
+        xp_plugin_api::SettingKind::Boolean,
+        "give the container every GPU (needs the NVIDIA container runtime on the engine)",
+    )
+    .default_value(false)
+    .flags(&["--nvidia-docker"])
+}
+
 pub fn run_labels(run_id: &str, project_dir: &std::path::Path) -> [(String, String); 2] {
     [
         ("xp.run".to_owned(), run_id.to_owned()),

@@ -6,17 +6,28 @@ use std::process::Command;
 
 use xp_plugin_api::{
     AttachReply, AttachRequest, Events, Executor, PluginDescription, PluginFailure, PrepareReply, PrepareRequest,
-    RunOutcome, RunRequest, RunStatus, Target,
+    RunOutcome, RunRequest, RunStatus, Target, TargetTemplate,
 };
 use xp_plugin_sdk::environment::{
     local_shared_directory, script_environment, with_trailing_slash, DEFAULT_SHARED_DIRECTORY,
 };
 use xp_plugin_sdk::packages::unmanaged_note;
 use xp_plugin_sdk::resolve::find_program;
-use xp_plugin_sdk::{outputs, process};
+use xp_plugin_sdk::{outputs, process, settings};
 
 #[derive(Default)]
 struct LocalExecutor;
+
+/// The local target `xp init` writes.
+const LOCAL_COMPUTE: &str = r#"# The local compute target: runs the script on this machine.
+# type: the target type; a plugin that declares it runs the script.
+type: "local"
+# The interpreter to run scripts with (a name on PATH or a full path).
+pythonLocation: "python3"
+# A folder shared by every run of this project on this target; scripts find it in
+# the AZUREML_NATIVE_SHARE_DIRECTORY environment variable.
+nativeSharedDirectory: "~/.azureml/share/"
+"#;
 
 const DEFAULT_PYTHON: &str = "python3";
 
@@ -61,6 +72,11 @@ fn spark_submit(target: &Target) -> Result<PathBuf, PluginFailure> {
 impl Executor for LocalExecutor {
     fn describe(&self) -> PluginDescription {
         PluginDescription::new("local", env!("CARGO_PKG_VERSION"), &["local"])
+            .setting(settings::python_location())
+            .setting(settings::native_shared_directory())
+            .setting(settings::spark_submit_location())
+            .setting(settings::user_managed_environment())
+            .template(TargetTemplate::new("local", "local", LOCAL_COMPUTE).by_default())
     }
 
     fn attach(&self, request: AttachRequest, _events: &Events<'_>) -> Result<AttachReply, PluginFailure> {

@@ -9,6 +9,7 @@ use xp_plugin_api::{
 };
 use xp_plugin_sdk::environment::script_environment;
 use xp_plugin_sdk::packages::unmanaged_note;
+use xp_plugin_sdk::settings;
 use xp_plugin_sdk::timing::mark;
 use xp_sshkit::quote::quote;
 use xp_sshkit::remote_run::{self, RemoteCommand};
@@ -42,7 +43,15 @@ fn check_python(connection: &Connection, target: &Target) -> Result<String, Plug
 
 impl Executor for RemoteExecutor {
     fn describe(&self) -> PluginDescription {
-        PluginDescription::new("remote", env!("CARGO_PKG_VERSION"), &["remote"])
+        target::login_settings()
+            .into_iter()
+            .fold(
+                PluginDescription::new("remote", env!("CARGO_PKG_VERSION"), &["remote"]),
+                PluginDescription::setting,
+            )
+            .setting(settings::python_location())
+            .setting(settings::spark_submit_location())
+            .setting(settings::user_managed_environment())
     }
 
     fn attach(&self, request: AttachRequest, events: &Events<'_>) -> Result<AttachReply, PluginFailure> {

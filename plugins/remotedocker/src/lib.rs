@@ -41,7 +41,16 @@ fn environment(
 
 impl Executor for RemoteDockerExecutor {
     fn describe(&self) -> PluginDescription {
-        PluginDescription::new("remotedocker", env!("CARGO_PKG_VERSION"), &["remotedocker"])
+        target::login_settings()
+            .into_iter()
+            .fold(
+                PluginDescription::new("remotedocker", env!("CARGO_PKG_VERSION"), &["remotedocker"]),
+                PluginDescription::setting,
+            )
+            .setting(xp_dockerkit::base_image_setting())
+            .setting(xp_dockerkit::nvidia_docker_setting())
+            .setting(xp_plugin_sdk::settings::user_managed_environment())
+            .setting(xp_plugin_sdk::settings::wheelhouse())
     }
 
     fn attach(&self, request: AttachRequest, events: &Events<'_>) -> Result<AttachReply, PluginFailure> {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use xp_plugin_api::{
     AttachReply, AttachRequest, Events, PluginFailure, ReapReply, ReapRequest, RequestContext, RunOutcome, RunRequest,
-    Settings, Target,
+    SecretSource, SettingKind, SettingSpec, Settings, Target,
 };
 use xp_plugin_sdk::environment::DEFAULT_SHARED_DIRECTORY;
 
@@ -83,7 +83,9 @@ pub fn attach(
     settings
         .entry("nativeSharedDirectory")
         .or_insert(DEFAULT_SHARED_DIRECTORY.into());
-    let use_xp_key = take_use_xp_key(&mut settings);
+    // `-k`: the host asks for the key in `generate` (plugin-api 1.1); a 1.0 host sent the
+    // `useXpSshKey` setting instead.
+    let use_xp_key = take_use_xp_key(&mut settings) || request.generate.iter().any(|key| key == PRIVATE_KEY);
     let target = Target {
         settings: settings.clone(),
         ..request.context.target.clone()
@@ -130,8 +132,57 @@ fn offer_xp_key(target: &Target, reply: &mut AttachReply) -> Result<(), PluginFa
         "For example: ssh -p {} {}@{} 'mkdir -p ~/.ssh && echo \"{}\" >> ~/.ssh/authorized_keys'",
         endpoint.address.port, endpoint.username, endpoint.address.host, pair.public_key
     ));
-    reply.secrets.insert("privateKey".into(), pair.private_key);
+    reply.secrets.insert(PRIVATE_KEY.into(), pair.private_key);
     Ok(())
+}
+
+/// The secret setting that holds a private key xp made or was given.
+pub const PRIVATE_KEY: &str = "privateKey";
+
+/// The settings every SSH target has: where to log in and how.
+pub fn login_settings() -> Vec<SettingSpec> {
+    vec![
+        SettingSpec::new("address", SettingKind::String, "the host to reach: HOST or HOST:PORT (port 22 by default)")
+            .required()
+            .flags(&["--address"]),
+        SettingSpec::new("username", SettingKind::String, "the user to log in as on the host")
+            .required()
+            .flags(&["-u", "--username"]),
+        SettingSpec::new(
+            "password",
+            SettingKind::String,
+            "log in with a password, typed at attach (never on the command line) and kept in your secret store",
+        )
+        .secret(SecretSource::Prompted)
+        .flags(&["--password"]),
+        SettingSpec::new(
+            PRIVATE_KEY,
+            SettingKind::String,
+            "log in with a key pair xp makes at attach: the private key goes to your secret store, the public key line to the host's authorized_keys",
+        )
+        .secret(SecretSource::Generated)
+        .flags(&["-k", "--use-xp-ssh-key"]),
+        SettingSpec::new(
+            "privateKeyFile",
+            SettingKind::Path,
+            "log in with this private key file of yours (it stays where it is)",
+        )
+        .flags(&["--private-key-file"]),
+        SettingSpec::new(
+            "privateKeyPassphrase",
+            SettingKind::String,
+            "the passphrase of the private key, typed at attach and kept in your secret store",
+        )
+        .secret(SecretSource::Prompted)
+        .flags(&["--private-key-passphrase"]),
+        SettingSpec::new(
+            "remoteDirectory",
+            SettingKind::String,
+            "xp's folder on the host (snapshot cache, run folders), under the user's home unless absolute",
+        )
+        .default_value(DEFAULT_REMOTE_DIRECTORY),
+        xp_plugin_sdk::settings::native_shared_directory(),
+    ]
 }
 
 /// The `remoteDirectory` setting, or `.xp-remote`.
