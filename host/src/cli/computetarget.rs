@@ -439,15 +439,14 @@ fn attach(context: &CommandContext, project: &Project, args: AttachArgs) -> anyh
     let runconfig_path = project.runconfig_path(&args.name);
     let mut written = vec![compute_path.display().to_string()];
     if !runconfig_path.exists() || args.force {
-        let prepare = reply
-            .runconfig
-            .get("PrepareEnvironment")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let mut text = templates::runconfig(&args.name, prepare);
-        if let Some(framework) = runconfig_framework {
-            text = text.replace("Framework: \"Python\"", &format!("Framework: \"{framework}\""));
+        let mut overrides = xp_plugin_api::Settings::new();
+        if let Some(prepare) = reply.runconfig.get("PrepareEnvironment").and_then(Value::as_bool) {
+            overrides.insert("PrepareEnvironment".into(), prepare.into());
         }
+        if let Some(framework) = runconfig_framework {
+            overrides.insert("Framework".into(), framework.into());
+        }
+        let text = templates::runconfig(&args.name, &args.name, &overrides);
         std::fs::write(&runconfig_path, text).with_context(|| format!("writing {}", runconfig_path.display()))?;
         written.push(runconfig_path.display().to_string());
     }

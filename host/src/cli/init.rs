@@ -4,6 +4,9 @@ use anyhow::Context;
 
 use super::args::InitArgs;
 use super::CommandContext;
+use xp_plugin_api::TargetTemplate;
+
+use crate::plugins::{self, LoadedPlugin};
 use crate::project::{templates, CONFIG_DIR};
 
 fn write_new(path: &Path, text: &str, force: bool, written: &mut Vec<String>) -> anyhow::Result<()> {
@@ -15,6 +18,28 @@ fn write_new(path: &Path, text: &str, force: bool, written: &mut Vec<String>) ->
     Ok(())
 }
 
+/// The targets the plugins serving each type offer to write by default, in search order, one
+/// per name. A plugin that cannot be loaded is passed over with a warning.
+fn init_templates(context: &CommandContext, project_dir: &Path) -> Vec<TargetTemplate> {
+    let (_, entries) = plugins::survey(Some(project_dir), &context.dirs, false);
+    let mut templates: Vec<TargetTemplate> = Vec::new();
+    for entry in entries.iter().filter(|entry| !entry.serves.is_empty()) {
+        let Some(manifest) = &entry.manifest else { continue };
+        match LoadedPlugin::load(manifest.clone(), &entry.serves[0]) {
+            Ok(plugin) => {
+                for template in plugin.description.templates {
+                    let served = entry.serves.iter().any(|t| t.eq_ignore_ascii_case(&template.target_type));
+                    if template.by_default && served && !templates.iter().any(|t| t.name == template.name) {
+                        templates.push(template);
+                    }
+                }
+            }
+            Err(error) => eprintln!("warning: {error}; xp init writes no target of this plugin"),
+        }
+    }
+    templates
+}
+
 pub fn run(context: &CommandContext, args: InitArgs) -> anyhow::Result<i32> {
     let dir = match args.dir {
         Some(dir) => context.cwd.join(dir),
@@ -23,30 +48,22 @@ pub fn run(context: &CommandContext, args: InitArgs) -> anyhow::Result<i32> {
     let config = dir.join(CONFIG_DIR);
     std::fs::create_dir_all(&config).with_context(|| format!("creating {}", config.display()))?;
     let mut written = Vec::new();
-    write_new(
-        &config.join("local.compute"),
-        templates::LOCAL_COMPUTE,
-        args.force,
-        &mut written,
-    )?;
-    write_new(
-        &config.join("local.runconfig"),
-        &templates::runconfig("local", false),
-        args.force,
-        &mut written,
-    )?;
-    write_new(
-        &config.join("docker.compute"),
-        templates::DOCKER_COMPUTE,
-        args.force,
-        &mut written,
-    )?;
-    write_new(
-        &config.join("docker.runconfig"),
-        &templates::runconfig("docker", true),
-        args.force,
-        &mut written,
-    )?;
+    // The targets come from the plugins: each plugin that serves a type offers the targets
+    // xp init writes for it (the local target, a docker target).
+    for template in init_templates(context, &dir) {
+        write_new(
+            &config.join(format!("{}.compute", template.name)),
+            &template.compute,
+            args.force,
+            &mut written,
+        )?;
+        write_new(
+            &config.join(format!("{}.runconfig", template.name)),
+            &templates::runconfig(&template.name, &template.name, &template.runconfig),
+            args.force,
+            &mut written,
+        )?;
+    }
     write_new(
         &config.join("conda_dependencies.yml"),
         templates::CONDA_DEPENDENCIES,

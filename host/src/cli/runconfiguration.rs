@@ -45,12 +45,9 @@ pub fn run(context: &CommandContext, command: RunConfigCommand) -> anyhow::Resul
                     path.display()
                 );
             }
-            let text = templates::runconfig(&target, false)
-                .replace(
-                    "Framework: \"Python\"",
-                    &format!("Framework: \"{}\"", framework.as_str()),
-                )
-                .replace(&format!("-c {target} SCRIPT"), &format!("-c {name} SCRIPT"));
+            let mut overrides = xp_plugin_api::Settings::new();
+            overrides.insert("Framework".into(), framework.as_str().into());
+            let text = templates::runconfig(&name, &target, &overrides);
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
             if !context.quiet {
                 eprintln!("wrote {}", path.display());

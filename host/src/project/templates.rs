@@ -1,32 +1,19 @@
 //! The files `xp init` writes: a Workbench-style `aml_config/`, with comments.
 
-pub const LOCAL_COMPUTE: &str = r#"# The local compute target: runs the script on this machine.
-# type: the target type; a plugin that declares it runs the script.
-type: "local"
-# The interpreter to run scripts with (a name on PATH or a full path).
-pythonLocation: "python3"
-# A folder shared by every run of this project on this target; scripts find it in
-# the AZUREML_NATIVE_SHARE_DIRECTORY environment variable.
-nativeSharedDirectory: "~/.azureml/share/"
-"#;
-
-pub const DOCKER_COMPUTE: &str = r#"# A docker compute target: runs the script in a fresh container on the local Docker
-# engine, in an environment image built from conda_dependencies.yml (cached by content).
-type: "docker"
-# The image to build on: one your Docker engine has (`docker images`), with python3.
-baseDockerImage: "python:3.11-slim"
-# Mount the run's private snapshot into the container (false: copy it in and out).
-sharedVolumes: true
-# Give the container every GPU (needs the NVIDIA container runtime).
-nvidiaDocker: false
-# Shared by every run of this project; mounted at /azureml-share in the container.
-nativeSharedDirectory: "~/.azureml/share/"
-"#;
-
-/// A run configuration for `target`.
-pub fn runconfig(target: &str, prepare_environment: bool) -> String {
+/// Run configuration `name` for `target`, with the values of `overrides` (keys of the run
+/// configuration a plugin asks for: `Framework`, `PrepareEnvironment`, ...) in place of the
+/// defaults. Keys the run configuration does not have are left out.
+pub fn runconfig(name: &str, target: &str, overrides: &xp_plugin_api::Settings) -> String {
+    let value = |key: &str, default: &str| -> String {
+        overrides
+            .get(key)
+            .filter(|value| value.is_string() || value.is_boolean())
+            // JSON strings and booleans are YAML too.
+            .map(|value| value.to_string())
+            .unwrap_or_else(|| default.to_owned())
+    };
     format!(
-        r#"# How to run: `xp experiment submit -c {target} SCRIPT [ARGS...]`.
+        r#"# How to run: `xp experiment submit -c {name} SCRIPT [ARGS...]`.
 # The interpreter's arguments; $file is replaced by the script. Arguments given on
 # the command line are appended.
 ArgumentVector:
@@ -37,15 +24,17 @@ Target: "{target}"
 EnvironmentVariables:
   "EXAMPLE_ENV_VAR": "Example Value"
 # Python or PySpark.
-Framework: "Python"
+Framework: {framework}
 # Dependencies of the script, for targets that build an environment.
 CondaDependenciesFile: "aml_config/conda_dependencies.yml"
 SparkDependenciesFile: "aml_config/spark_dependencies.yml"
 # Build the target's environment as part of the submit when it is not ready.
-PrepareEnvironment: {prepare_environment}
+PrepareEnvironment: {prepare}
 # Record the run in the run history.
 TrackedRun: true
-"#
+"#,
+        framework = value("Framework", "\"Python\""),
+        prepare = value("PrepareEnvironment", "false"),
     )
 }
 
@@ -74,3 +63,19 @@ packages:
 
 /// The line `xp init` adds to `.gitignore`: xp's folder holds run history, logs and artifacts.
 pub const GITIGNORE_ENTRY: &str = ".xp/";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plugins_runconfig_keys_replace_the_defaults() {
+        let plain = runconfig("t", "t", &xp_plugin_api::Settings::new());
+        assert!(plain.contains("Framework: \"Python\"\n") && plain.contains("PrepareEnvironment: false\n"));
+        let overrides = serde_json::json!({"Framework": "PySpark", "PrepareEnvironment": true, "Other": 1});
+        let text = runconfig("t", "t", overrides.as_object().unwrap());
+        assert!(text.contains("Framework: \"PySpark\"\n"), "{text}");
+        assert!(text.contains("PrepareEnvironment: true\n"), "{text}");
+        assert!(!text.contains("Other"), "{text}");
+    }
+}
