@@ -1,13 +1,18 @@
 //! The run history: an embedded SQLite database in the project's `.xp/` folder, with each
 //! run's log and artifacts in files beside it (`.xp/runs/<run id>/`).
 
+pub mod artifacts;
 mod error;
 mod liveness;
+mod open;
+mod reap;
 mod record;
 mod schema;
 mod store;
 
+pub use artifacts::{encode_name, open_artifact, ArtifactError, ArtifactLink};
 pub use error::HistoryError;
 pub use liveness::{current_process_start, end_processes_of_run, process_is_alive, process_start};
+pub use open::{unwritable, Unwritable};
 pub use record::{format_duration, format_utc, now_ms, MetricPoint, RunRecord};
-pub use store::{HistoryStore, ListFilter, NewRun};
+pub use store::{Closing, HistoryStore, ListFilter, NewRun};

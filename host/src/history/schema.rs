@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 const V1: &str = r#"
 CREATE TABLE runs (
@@ -35,6 +35,13 @@ CREATE TABLE metrics (
 ) WITHOUT ROWID;
 "#;
 
+/// Links the script left in `outputs/` (recorded, never followed), and what a run could not
+/// keep (log, metrics, artifacts) with why: a run that lost data is never plainly Completed.
+const V2: &str = r#"
+ALTER TABLE runs ADD COLUMN artifact_links TEXT NOT NULL DEFAULT '[]'; -- JSON list of {path, target}
+ALTER TABLE runs ADD COLUMN lost TEXT NOT NULL DEFAULT '[]';           -- JSON list
+"#;
+
 /// Brings a database to [`VERSION`]; `found` is its `user_version`.
 pub fn migrate(conn: &mut Connection, found: i64) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -42,6 +49,9 @@ pub fn migrate(conn: &mut Connection, found: i64) -> rusqlite::Result<()> {
     let current: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if current < 1 && found < 1 {
         tx.execute_batch(V1)?;
+    }
+    if current < 2 {
+        tx.execute_batch(V2)?;
     }
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()

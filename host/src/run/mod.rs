@@ -9,6 +9,7 @@ mod drive;
 mod error;
 pub mod git;
 mod launch;
+mod losses;
 mod plan;
 pub mod signals;
 mod sink;
@@ -19,7 +20,6 @@ pub mod support;
 use std::path::Path;
 
 pub use cancel::{cancel, Cancelled};
-pub use drive::list_artifacts;
 pub use error::SubmitError;
 pub use sink::{Recorder, RunSink};
 pub use supervisor::supervise;

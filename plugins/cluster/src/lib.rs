@@ -213,7 +213,7 @@ impl Executor for ClusterExecutor {
             })
             };
             let (outcome, connection) = remote_run::follow_watching(connection, &open, &run_dir, None, &watch, events)?;
-            remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir)?;
+            remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir, events)?;
             remote_run::remove(&connection, &run_dir)?;
             Ok(outcome)
         })

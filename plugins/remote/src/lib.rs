@@ -113,7 +113,7 @@ impl Executor for RemoteExecutor {
             let reconnect = || login.connect(None);
             let (outcome, connection) = remote_run::follow(connection, &reconnect, &run_dir, None, events)?;
             mark("followed to the end");
-            remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir)?;
+            remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir, events)?;
             mark("outputs fetched");
             remote_run::remove(&connection, &run_dir)?;
             mark("run folder removed");

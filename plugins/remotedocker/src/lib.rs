@@ -149,7 +149,7 @@ impl Executor for RemoteDockerExecutor {
             let stop = format!("setsid docker stop -t 3 {} </dev/null >/dev/null 2>&1 &", quote(&name));
             let reconnect = || login.connect(None);
             let (outcome, connection) = remote_run::follow(connection, &reconnect, &run_dir, Some(&stop), events)?;
-            remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir)?;
+            remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir, events)?;
             let _ = connection.exec(&format!("docker rm -f {} >/dev/null 2>&1", quote(&name)), None);
             remote_run::remove(&connection, &run_dir)?;
             Ok(outcome)

@@ -298,23 +298,37 @@ fn follow_once(
     Ok(code)
 }
 
-/// Copies the run's `work/outputs/` into `destination`.
+/// Copies the run's `work/outputs/` into `destination` by the rule of
+/// [`xp_plugin_support::artifacts`], telling the run's log what was left out. Only a lost
+/// connection fails: an entry the host's `tar` could not read is reported, and the others
+/// come back.
 pub fn fetch_outputs(
     connection: &Connection,
     run_dir: &str,
     destination: &std::path::Path,
+    events: &Events<'_>,
 ) -> Result<(), PluginFailure> {
     let command = format!(
-        "cd {run}/work && if [ -d outputs ]; then tar -cf - outputs; fi",
+        "cd {run}/work && if [ -d outputs ] && [ ! -L outputs ]; then tar -cf - outputs; elif [ -e outputs ] || [ -L outputs ]; then echo 'outputs is not a folder (a link or a file); nothing came back' >&2; fi",
         run = shell_path(run_dir)
     );
-    let tar = connection.run("packing outputs/", &command, None)?;
-    if tar.is_empty() {
-        return Ok(());
+    let packed = connection.exec(&command, None)?;
+    let mut report = if packed.stdout.is_empty() {
+        xp_plugin_support::artifacts::Report::default()
+    } else {
+        xp_plugin_support::archive::unpack_outputs(packed.stdout.as_slice(), destination)
+    };
+    // GNU tar names each entry it could not read and still packs the others.
+    for line in packed.stderr.lines().map(str::trim).filter(|line| !line.is_empty()) {
+        let line = line.strip_prefix("tar: ").unwrap_or(line);
+        match line.strip_prefix("outputs/").and_then(|rest| rest.split_once(": ")) {
+            Some((name, error)) => report.lose(name.as_bytes(), format!("on the host: {error}")),
+            None if line.starts_with("Exiting with failure") => {}
+            None => report.lose(b"", format!("on the host: {line}")),
+        }
     }
-    xp_plugin_support::archive::unpack_folder(tar.as_slice(), destination)
-        .map(|_| ())
-        .map_err(|e| PluginFailure::new(format!("unpacking outputs/ into {}: {e}", destination.display())))
+    report.send(events);
+    Ok(())
 }
 
 /// Removes the run's folder on the host (the file cache stays).

@@ -3,6 +3,7 @@
 //! gets (xp's Python helpers, the shared directory).
 
 pub mod archive;
+pub mod artifacts;
 pub mod environment;
 pub mod lines;
 pub mod outputs;
