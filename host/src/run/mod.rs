@@ -152,7 +152,7 @@ pub fn prepare(
     quiet: bool,
 ) -> Result<PrepareReply, SubmitError> {
     let (runconfig, target, plugin) = configured_target(project, dirs, runconfig_name)?;
-    let secrets = plan::target_secrets(&target, dirs)?;
+    let secrets = plan::target_secrets(project, &target, dirs)?;
     signals::install();
     let request = PrepareRequest {
         project_dir: project.root().to_path_buf(),
@@ -181,7 +181,7 @@ pub fn clean(project: &Project, dirs: &UserDirs, runconfig_name: &str) -> Result
         project_name: project.name().to_owned(),
         target: target.to_plugin_target(),
         state_dir: dirs.plugin_state_dir(plugin.name()),
-        secrets: plan::target_secrets(&target, dirs)?,
+        secrets: plan::target_secrets(project, &target, dirs)?,
         user_config_dir: dirs.config.clone(),
     };
     let redactor = Redactor::for_secrets(&request.secrets);
