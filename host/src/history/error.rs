@@ -22,10 +22,11 @@ pub enum HistoryError {
     #[error("no run '{0}' in this project's history; `xp history list` shows the runs")]
     NoSuchRun(String),
 
-    #[error("no space left on device on {}: the run history {} cannot be written ({detail}); free space there and run again", folder.display(), path.display())]
+    #[error("no space left on device on {}: the run history {} cannot be written; free space there and run again", folder.display(), path.display())]
     DiskFull {
         path: PathBuf,
         folder: PathBuf,
+        /// What SQLite or the system said, for debugging.
         detail: String,
     },
 
