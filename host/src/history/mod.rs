@@ -10,6 +10,10 @@ mod record;
 mod schema;
 mod store;
 
+/// A file in a run's folder that keeps space free while the run goes, so that a run that
+/// filled the disk can still record how it ended; removed when the run is closed.
+pub const RESERVE_FILE: &str = ".reserve";
+
 pub use artifacts::{encode_name, open_artifact, ArtifactError, ArtifactLink};
 pub use error::HistoryError;
 pub use liveness::{current_process_start, end_processes_of_run, process_is_alive, process_start};

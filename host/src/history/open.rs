@@ -120,19 +120,37 @@ fn uri(path: &Path, query: &str) -> String {
 pub fn open_writable(xp_dir: &Path) -> Result<(Connection, PathBuf), HistoryError> {
     std::fs::create_dir_all(xp_dir).map_err(|source| io_error(xp_dir, source))?;
     let path = xp_dir.join(DATABASE_FILE);
-    let db_error = |source| database_error(&path, source);
-    let mut conn = Connection::open(&path).map_err(db_error)?;
+    // Processes opening a new history at once can make SQLite refuse one of them at once
+    // (`database is locked`, without waiting: a lock upgrade that could deadlock). Such a
+    // refusal is brief: try again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match open_writable_once(&path) {
+            Err(HistoryError::Database { source, .. })
+                if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other.map(|conn| (conn, path.clone())),
+        }
+    }
+}
+
+fn open_writable_once(path: &Path) -> Result<Connection, HistoryError> {
+    let db_error = |source| database_error(path, source);
+    let mut conn = Connection::open(path).map_err(db_error)?;
     conn.busy_timeout(Duration::from_secs(30)).map_err(db_error)?;
     // WAL lets readers go on while a run writes; NORMAL sync is safe with WAL (a power
     // cut may lose the last commits, never corrupt the file).
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
         .map_err(db_error)?;
     let version = schema_version(&conn).map_err(db_error)?;
-    check_not_newer(&path, version)?;
+    check_not_newer(path, version)?;
     if version < schema::VERSION {
         schema::migrate(&mut conn, version).map_err(db_error)?;
     }
-    Ok((conn, path))
+    Ok(conn)
 }
 
 fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {

@@ -57,6 +57,8 @@ impl HistoryStore {
         if changed != 1 {
             return Ok(None);
         }
+        // The space the driver kept to record the end (see `run::drive`) is not needed now.
+        let _ = std::fs::remove_file(self.run_dir(&record.run_id).join(super::RESERVE_FILE));
         record.status = RunStatus::Failed;
         record.error = Some(message);
         record.ended_ms = record.ended_ms.or(Some(now_ms()));

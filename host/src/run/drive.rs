@@ -10,14 +10,13 @@ use super::launch::Launched;
 use super::sink::{Recorder, RunSink};
 use super::{note, signals, Finished, SubmitError};
 use crate::history::artifacts::{self, a_few, Listing};
-use crate::history::{format_duration, now_ms, Closing, HistoryStore};
+use crate::history::{format_duration, now_ms, Closing, HistoryStore, RESERVE_FILE};
 use crate::plugins::LoadedPlugin;
 use crate::secrets::Redactor;
 
 /// Space kept free in a run's folder while it goes and given back just before its record is
 /// closed, so that a run that filled the disk can still record how it ended and what it lost.
 const RESERVE_BYTES: usize = 128 * 1024;
-const RESERVE_FILE: &str = ".reserve";
 
 fn keep_reserve(run_dir: &Path) {
     let _ = std::fs::write(run_dir.join(RESERVE_FILE), vec![0u8; RESERVE_BYTES]);
