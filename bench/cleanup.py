@@ -36,6 +36,10 @@ for i in range(count):
     if child == 0:
         os.setsid()
         if os.fork() == 0:
+            # A daemon's manners: no terminal, no pipes of the parent's kept open.
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
             open(os.path.join(folder, str(os.getpid())), "w").close()
             time.sleep(600)
             os._exit(0)

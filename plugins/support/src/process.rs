@@ -1,6 +1,7 @@
 //! Running a local process with live output, cancellation and a clean end: the process gets
-//! its own process group, and everything in it (and every descendant that left it) is ended
-//! when the run is cancelled or the main process exits.
+//! its own process group, the driving process becomes the subreaper of whatever leaves that
+//! group (`setsid`, double forks), and all of it is ended when the run is cancelled or the main
+//! process exits.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
@@ -50,34 +51,6 @@ fn read_lines(stream: impl Read, kind: LogStream, sender: mpsc::Sender<Message>)
 /// The exit code a shell would report: the code, or 128 + the signal that ended the process.
 pub fn exit_code(status: ExitStatus) -> i32 {
     status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
-}
-
-/// Every live descendant of `root`, found through `/proc`.
-pub fn descendants(root: u32) -> Vec<u32> {
-    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(after_name) = stat.rfind(')').map(|at| &stat[at + 1..]) else {
-            continue;
-        };
-        if let Some(ppid) = after_name.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) {
-            children.entry(ppid).or_default().push(pid);
-        }
-    }
-    let mut found = Vec::new();
-    let mut pending = vec![root];
-    while let Some(pid) = pending.pop() {
-        for &child in children.get(&pid).map(Vec::as_slice).unwrap_or_default() {
-            found.push(child);
-            pending.push(child);
-        }
-    }
-    found
 }
 
 /// The parent of every live process, from `/proc/<pid>/stat`.
@@ -228,23 +201,12 @@ fn end_leftovers(script: u32, run_id: Option<&str>) {
     }
 }
 
-/// Sends `signal` to the process group `group` and to every descendant of `root`.
-pub fn signal_tree(root: u32, group: u32, signal: libc::c_int) {
-    let descendants = descendants(root);
-    // SAFETY: kill(2) with a pid or a negative process-group id; no memory is involved.
-    unsafe {
-        libc::kill(-(group as libc::pid_t), signal);
-        libc::kill(root as libc::pid_t, signal);
-        for pid in descendants {
-            libc::kill(pid as libc::pid_t, signal);
-        }
-    }
-}
-
 /// Runs `command` to its end, streaming its output through `events` line by line.
 ///
-/// When the host cancels, the process tree gets SIGTERM, then SIGKILL after
-/// [`CANCEL_GRACE`]. When the main process exits, whatever it left in its group is killed.
+/// When the host cancels, every process of the run (its group, every descendant of this
+/// process — orphans of the script are adopted here — and those carrying its `XP_RUN_ID`) gets
+/// SIGTERM, then SIGKILL after [`CANCEL_GRACE`]. When the main process exits, whatever it left
+/// is killed and reaped.
 /// `what` names the program in errors ("the interpreter /usr/bin/python3").
 pub fn run_streaming(mut command: Command, what: &str, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
     if events.is_cancelled() {
@@ -267,7 +229,7 @@ pub fn run_streaming(mut command: Command, what: &str, events: &Events<'_>) -> R
     let driver = std::process::id();
     // SAFETY: prctl and getppid are async-signal-safe. If the driving xp dies (kill -9), the
     // kernel kills the script instead of leaving it orphaned; its descendants are found by
-    // their XP_RUN_ID when the run is next looked at.
+    // their XP_RUN_ID when a later command reaps the vanished run.
     unsafe {
         command.pre_exec(move || {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
