@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 
 use xp_tests::{processes_matching, service_env, TestProject};
 
-/// A script that starts two processes that leave its session: `setsid sh -c 'sleep ... &'`,
+/// A script that starts two processes that leave its session: `setsid sh -c 'sleep ... &'`
+/// (the duration through a variable, so that only the sleep's command line shows it),
 /// and (with `--clear-env`) a double fork that also drops its whole environment. It prints
 /// `escaped` once both run, then sleeps unless given `--exit`.
 fn escape_script(tag: &str) -> String {
     format!(
         r#"import os, subprocess, sys, time
-subprocess.run(["setsid", "sh", "-c", "sleep 1003.{tag}1 &"])
+subprocess.run(["setsid", "sh", "-c", "d=1003.{tag}1; sleep $d &"])
 if "--clear-env" in sys.argv:
     child = os.fork()
     if child == 0:

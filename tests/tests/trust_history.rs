@@ -38,8 +38,27 @@ fn project_on_small_disk(size: &str) -> (TestProject, Mounted) {
     (project, mounted)
 }
 
-/// Fills the file system of `dir` to the last byte.
+/// The size of the file system holding `dir`, in bytes.
+fn file_system_size(dir: &Path) -> u64 {
+    let text = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(
+        unsafe { libc::statvfs(text.as_ptr(), &mut stat) },
+        0,
+        "statvfs {}",
+        dir.display()
+    );
+    stat.f_blocks as u64 * stat.f_frsize as u64
+}
+
+/// Fills the file system of `dir` to the last byte — only ever the small one a test mounted:
+/// anything larger is refused, so a test can never fill the machine's disk.
 fn fill(dir: &Path) -> PathBuf {
+    assert!(
+        file_system_size(dir) <= 16 << 20,
+        "{} is not on the small test file system; refusing to fill it",
+        dir.display()
+    );
     let filler = dir.join("filler");
     let _ = Command::new("dd")
         .args(["if=/dev/zero", "bs=64k"])
@@ -54,7 +73,7 @@ fn fill(dir: &Path) -> PathBuf {
     filler
 }
 
-const FLOOD: &str = r#"import sys
+const FLOOD: &str = r#"import sys, time
 from xp_logging import log_metric
 line = "x" * 1000
 for i in range(4000):
@@ -62,6 +81,9 @@ for i in range(4000):
 for step in range(50):
     log_metric("loss", 1.0 / (step + 1))
 if "--fail" in sys.argv:
+    # Let standard output be read to its end first: the traceback is then the last output.
+    sys.stdout.flush()
+    time.sleep(1)
     raise RuntimeError("the traceback's last words")
 "#;
 
@@ -218,11 +240,13 @@ fn the_history_reads_on_a_read_only_file_system() {
 #[test]
 fn reading_never_reaps_and_the_next_writable_command_does() {
     let project = TestProject::new();
-    let marker = format!("sleep 1001.{}", std::process::id());
+    let seconds = format!("1001.{}", std::process::id());
+    let marker = format!("sleep {seconds}");
+    // The duration goes through a variable, so that only the sleep's command line holds it.
     project.write(
         "leave.py",
         &format!(
-            "import subprocess, time\nsubprocess.run(['setsid', 'sh', '-c', '{marker} &'])\nprint('left', flush=True)\ntime.sleep(300)\n"
+            "import subprocess, time\nsubprocess.run(['setsid', 'sh', '-c', 'd={seconds}; sleep $d &'])\nprint('left', flush=True)\ntime.sleep(300)\n"
         ),
     );
     let detached = project.xp(["submit", "-a", "leave.py"]).run().success();
