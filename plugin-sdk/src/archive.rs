@@ -1,7 +1,11 @@
 //! Tar archives: build contexts and snapshots going into the engine, outputs coming back.
 
 use std::io::{self, Read};
-use std::path::{Component, Path};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use crate::artifacts::{clear_place, is_plain_relative, join_bytes, prepare_parents, Report};
 
 /// A tar of each `(folder, name in the archive)`, and of each `(bytes, path in the archive)`.
 pub fn tar(folders: &[(&Path, &str)], files: &[(&str, &[u8])]) -> io::Result<Vec<u8>> {
@@ -20,61 +24,226 @@ pub fn tar(folders: &[(&Path, &str)], files: &[(&str, &[u8])]) -> io::Result<Vec
     builder.into_inner()
 }
 
-/// Unpacks a tar whose entries live under one top folder (`outputs/...`, as the engine sends
-/// a folder) into `destination`, without that top folder. Entries that would land outside
-/// `destination` are refused.
-pub fn unpack_folder(archive: impl Read, destination: &Path) -> io::Result<usize> {
-    let mut archive = tar::Archive::new(archive);
-    let mut files = 0;
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let path = entry.path()?.into_owned();
-        let inner: std::path::PathBuf = path.components().skip(1).collect();
-        if inner.as_os_str().is_empty() {
-            continue;
-        }
-        if inner.components().any(|c| !matches!(c, Component::Normal(_))) {
-            return Err(io::Error::other(format!("refusing archive entry {}", path.display())));
-        }
-        let target = destination.join(&inner);
-        let kind = entry.header().entry_type();
-        if kind.is_dir() {
-            std::fs::create_dir_all(&target)?;
-            continue;
-        }
-        // Only plain files: a link could point outside `destination` and a later entry write
-        // through it (the archive comes from a remote host or a container).
-        if !kind.is_file() {
-            return Err(io::Error::other(format!(
-                "refusing archive entry {}: only files and folders come back as outputs",
-                path.display()
-            )));
-        }
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        entry.unpack(&target)?;
-        files += 1;
+/// Unpacks a tar of a run's `outputs/` (entries under one top folder, as an engine or `tar`
+/// sends a folder) into `destination`, without that top folder, by the rule of
+/// [`crate::artifacts`]: files and folders are written, links are made as links with their
+/// target text once every file is in place (so no entry is ever written through one), and
+/// anything else is skipped. An entry that fails or is refused is reported and the others
+/// still come back; so does what came before a damaged end of the archive.
+pub fn unpack_outputs(archive: impl Read, destination: &Path) -> Report {
+    let mut report = Report::default();
+    if let Err(error) = std::fs::create_dir_all(destination) {
+        report.lose(b"", format!("creating {}: {error}", destination.display()));
+        return report;
     }
-    Ok(files)
+    let mut archive = tar::Archive::new(archive);
+    let mut links: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let entries = match archive.entries() {
+        Ok(entries) => entries,
+        Err(error) => {
+            report.lose(b"", format!("reading the archive: {error}"));
+            return report;
+        }
+    };
+    for entry in entries {
+        let mut entry = match entry {
+            Ok(entry) => entry,
+            Err(error) => {
+                report.lose(b"", format!("the archive of outputs/ is damaged: {error}"));
+                break;
+            }
+        };
+        let full = entry.path_bytes().into_owned();
+        // Without the top folder, and without `.` or empty components (`./outputs/a`).
+        let parts: Vec<&[u8]> = full
+            .split(|b| *b == b'/')
+            .filter(|part| !part.is_empty() && *part != b".")
+            .skip(1)
+            .collect();
+        let inner = parts.join(&b'/');
+        let kind = entry.header().entry_type();
+        if inner.is_empty() {
+            if !kind.is_dir() {
+                report.skip(
+                    b"",
+                    "outputs is not a folder (a link or a file); xp never follows links, so nothing came back",
+                );
+            }
+            continue;
+        }
+        if !is_plain_relative(&inner) {
+            report.skip(&inner, "its name leads outside outputs/; refused");
+            continue;
+        }
+        let placed = if kind.is_dir() {
+            prepare_parents(destination, &inner).and_then(|path| match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_dir() => Ok(()),
+                Ok(_) => Err(io::Error::other(format!(
+                    "{} exists and is not a folder",
+                    path.display()
+                ))),
+                Err(_) => std::fs::create_dir(&path),
+            })
+        } else if kind.is_file() {
+            unpack_file(&mut entry, destination, &inner)
+        } else if kind.is_symlink() {
+            match entry.link_name_bytes() {
+                Some(target) => links.push((inner.clone(), target.into_owned())),
+                None => report.skip(&inner, "a link without a target; skipped"),
+            }
+            Ok(())
+        } else if kind.is_hard_link() {
+            hard_link(&entry, destination, &inner)
+        } else {
+            let what = match kind {
+                tar::EntryType::Fifo => "a named pipe",
+                tar::EntryType::Char | tar::EntryType::Block => "a device",
+                _ => "neither a file, a folder nor a link",
+            };
+            report.skip(&inner, format!("{what}; only files, folders and links come back"));
+            Ok(())
+        };
+        if let Err(error) = placed {
+            report.lose(&inner, error);
+        }
+    }
+    for (inner, target) in links {
+        let path = match prepare_parents(destination, &inner) {
+            Ok(path) => path,
+            Err(error) => {
+                report.skip(&inner, format!("a link inside a link or a file: {error}"));
+                continue;
+            }
+        };
+        if std::fs::symlink_metadata(&path).is_ok() {
+            report.skip(
+                &inner,
+                "a link whose name the archive also gave to a file or folder; the link was not made",
+            );
+            continue;
+        }
+        if let Err(error) = std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&target), &path) {
+            report.lose(&inner, error);
+        }
+    }
+    report
+}
+
+fn unpack_file<R: Read>(entry: &mut tar::Entry<'_, R>, destination: &Path, inner: &[u8]) -> io::Result<()> {
+    let path = prepare_parents(destination, inner)?;
+    clear_place(&path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o644 | (entry.header().mode().unwrap_or(0o644) & 0o111))
+        .open(&path)?;
+    if let Err(error) = io::copy(entry, &mut file) {
+        // A partial file is no artifact.
+        let _ = std::fs::remove_file(&path);
+        return Err(error);
+    }
+    Ok(())
+}
+
+/// A second name of a file already unpacked (tar keeps hard links that way).
+fn hard_link<R: Read>(entry: &tar::Entry<'_, R>, destination: &Path, inner: &[u8]) -> io::Result<()> {
+    let Some(target) = entry.link_name_bytes() else {
+        return Err(io::Error::other("a hard link without a target"));
+    };
+    let target: Vec<&[u8]> = target
+        .split(|b| *b == b'/')
+        .filter(|part| !part.is_empty() && *part != b".")
+        .skip(1)
+        .collect();
+    let target = target.join(&b'/');
+    if !is_plain_relative(&target) {
+        return Err(io::Error::other("a hard link to a name outside outputs/"));
+    }
+    let source = join_bytes(destination, &target);
+    match std::fs::symlink_metadata(&source) {
+        Ok(meta) if meta.is_file() => {}
+        _ => return Err(io::Error::other("a hard link to a file that did not come back")),
+    }
+    let path = prepare_parents(destination, inner)?;
+    clear_place(&path)?;
+    std::fs::hard_link(&source, &path)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn links_in_an_archive_are_refused() {
-        let mut builder = tar::Builder::new(Vec::new());
+    fn link_header() -> tar::Header {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Symlink);
         header.set_size(0);
-        builder.append_link(&mut header, "outputs/x", "/tmp").unwrap();
-        let bytes = builder.into_inner().unwrap();
+        header
+    }
+
+    fn file_header(size: usize) -> tar::Header {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(size as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        header
+    }
+
+    #[test]
+    fn links_come_back_as_links_and_are_never_written_through() {
         let dir = tempfile::tempdir().unwrap();
-        let error = unpack_folder(bytes.as_slice(), &dir.path().join("dest")).unwrap_err();
-        assert!(error.to_string().contains("refusing"), "{error}");
-        assert!(!dir.path().join("dest/x").exists());
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.append_link(&mut link_header(), "outputs/d", &outside).unwrap();
+        builder
+            .append_data(&mut file_header(5), "outputs/d/written", &b"owned"[..])
+            .unwrap();
+        builder
+            .append_link(&mut link_header(), "outputs/p", "/etc/passwd")
+            .unwrap();
+        builder
+            .append_data(&mut file_header(2), "outputs/ok.txt", &b"ok"[..])
+            .unwrap();
+        let bytes = builder.into_inner().unwrap();
+        let destination = dir.path().join("dest");
+        let report = unpack_outputs(bytes.as_slice(), &destination);
+        assert!(
+            std::fs::read_dir(&outside).unwrap().next().is_none(),
+            "nothing written outside"
+        );
+        assert_eq!(
+            std::fs::read_link(destination.join("p")).unwrap(),
+            Path::new("/etc/passwd")
+        );
+        assert_eq!(std::fs::read(destination.join("ok.txt")).unwrap(), b"ok");
+        // The folder the archive also named `d` won; the link of that name was skipped.
+        assert!(destination.join("d").is_dir());
+        assert_eq!(report.skipped.len(), 1, "{report:?}");
+        assert!(report.lost.is_empty(), "{report:?}");
+    }
+
+    #[test]
+    fn names_leading_outside_are_refused_and_the_rest_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut raw = Vec::new();
+        // tar::Builder refuses `..` itself: write the header by hand, as a hostile host would.
+        let mut header = file_header(4);
+        header.as_gnu_mut().unwrap().name[..22].copy_from_slice(b"outputs/../../escaped!");
+        header.set_cksum();
+        raw.extend_from_slice(header.as_bytes());
+        raw.extend_from_slice(b"evil");
+        raw.extend_from_slice(&[0u8; 508]);
+        let mut builder = tar::Builder::new(raw);
+        let odd = std::ffi::OsStr::from_bytes(b"outputs/caf\xe9.txt");
+        builder.append_data(&mut file_header(1), odd, &b"c"[..]).unwrap();
+        let bytes = builder.into_inner().unwrap();
+        let destination = dir.path().join("a/b/dest");
+        let report = unpack_outputs(bytes.as_slice(), &destination);
+        assert!(!dir.path().join("a/escaped!").exists());
+        assert_eq!(report.skipped.len(), 1, "{report:?}");
+        let name = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+        assert_eq!(std::fs::read(destination.join(name)).unwrap(), b"c");
     }
 
     #[test]
@@ -86,10 +255,28 @@ mod tests {
         std::fs::write(source.join("sub/b.txt"), "b").unwrap();
         let bytes = tar(&[(&source, "outputs")], &[("extra/c.txt", b"c")]).unwrap();
         let destination = dir.path().join("dest");
-        let files = unpack_folder(bytes.as_slice(), &destination).unwrap();
-        assert_eq!(files, 3);
+        let report = unpack_outputs(bytes.as_slice(), &destination);
+        assert!(report.lines().is_empty(), "{report:?}");
         assert_eq!(std::fs::read_to_string(destination.join("a.txt")).unwrap(), "a");
         assert_eq!(std::fs::read_to_string(destination.join("sub/b.txt")).unwrap(), "b");
         assert_eq!(std::fs::read_to_string(destination.join("c.txt")).unwrap(), "c");
+    }
+
+    #[test]
+    fn a_damaged_archive_keeps_what_came_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        builder
+            .append_data(&mut file_header(2), "outputs/first", &b"11"[..])
+            .unwrap();
+        builder
+            .append_data(&mut file_header(2), "outputs/second", &b"22"[..])
+            .unwrap();
+        let mut bytes = builder.into_inner().unwrap();
+        bytes.truncate(512 + 512 + 100);
+        let destination = dir.path().join("dest");
+        let report = unpack_outputs(bytes.as_slice(), &destination);
+        assert_eq!(std::fs::read(destination.join("first")).unwrap(), b"11");
+        assert_eq!(report.lost.len(), 1, "{report:?}");
     }
 }

@@ -8,6 +8,7 @@
 //! but [`xp_plugin_api`].
 
 pub mod archive;
+pub mod artifacts;
 pub mod environment;
 pub mod lines;
 pub mod outputs;

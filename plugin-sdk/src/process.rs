@@ -1,6 +1,7 @@
 //! Running a local process with live output, cancellation and a clean end: the process gets
-//! its own process group, and everything in it (and every descendant that left it) is ended
-//! when the run is cancelled or the main process exits.
+//! its own process group, the driving process becomes the subreaper of whatever leaves that
+//! group (`setsid`, double forks), and all of it is ended when the run is cancelled or the main
+//! process exits.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
@@ -52,9 +53,9 @@ pub fn exit_code(status: ExitStatus) -> i32 {
     status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
-/// Every live descendant of `root`, found through `/proc`.
-pub fn descendants(root: u32) -> Vec<u32> {
-    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+/// The parent of every live process, from `/proc/<pid>/stat`.
+fn parents() -> HashMap<u32, u32> {
+    let mut parent = HashMap::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else {
             continue;
@@ -66,37 +67,146 @@ pub fn descendants(root: u32) -> Vec<u32> {
             continue;
         };
         if let Some(ppid) = after_name.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) {
-            children.entry(ppid).or_default().push(pid);
+            parent.insert(pid, ppid);
         }
     }
+    parent
+}
+
+/// Processes on this machine whose environment says they belong to run `run_id` (every
+/// script gets `XP_RUN_ID`), except this process.
+pub fn processes_of_run(run_id: &str) -> Vec<u32> {
+    let needle = format!("XP_RUN_ID={run_id}");
+    let me = std::process::id();
     let mut found = Vec::new();
-    let mut pending = vec![root];
-    while let Some(pid) = pending.pop() {
-        for &child in children.get(&pid).map(Vec::as_slice).unwrap_or_default() {
-            found.push(child);
-            pending.push(child);
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if environ.split(|b| *b == 0).any(|entry| entry == needle.as_bytes()) {
+            found.push(pid);
         }
     }
     found
 }
 
-/// Sends `signal` to the process group `group` and to every descendant of `root`.
-pub fn signal_tree(root: u32, group: u32, signal: libc::c_int) {
-    let descendants = descendants(root);
-    // SAFETY: kill(2) with a pid or a negative process-group id; no memory is involved.
+/// Makes this process (the xp driving a run) the reaper of the run's orphans: a process of the
+/// script that leaves its tree (a double fork, `setsid` and a background job) is re-parented
+/// here instead of to init, so it stays a descendant of this process and is ended with the run
+/// — even one that dropped its environment.
+fn become_subreaper() {
+    // SAFETY: prctl with integer arguments; it only sets a flag of this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+}
+
+/// Every process of a run on this machine (but its process group, signalled as a group):
+/// every descendant of this process (the script's tree and the orphans adopted as its subreaper), and, when
+/// `run_id` is given, every process whose environment names the run.
+fn processes_of(run_id: Option<&str>) -> Vec<u32> {
+    let me = std::process::id();
+    let parents = parents();
+    let mut found: Vec<u32> = parents
+        .keys()
+        .copied()
+        .filter(|&pid| {
+            // Walk up: a descendant of this process, however deep.
+            let mut at = pid;
+            let mut steps = 0;
+            while let Some(&parent) = parents.get(&at) {
+                if parent == me {
+                    return true;
+                }
+                if parent <= 1 || steps > 4096 {
+                    return false;
+                }
+                at = parent;
+                steps += 1;
+            }
+            false
+        })
+        .collect();
+    if let Some(run_id) = run_id {
+        found.extend(processes_of_run(run_id));
+    }
+    found.sort_unstable();
+    found.dedup();
+    found.retain(|&pid| pid != me);
+    found
+}
+
+/// Sends `signal` to every process of the run (see [`processes_of`]) and to its group.
+fn signal_run(group: u32, run_id: Option<&str>, signal: libc::c_int) -> Vec<u32> {
+    let processes = processes_of(run_id);
+    // SAFETY: kill(2) with a negative process-group id and with pids of the run.
     unsafe {
         libc::kill(-(group as libc::pid_t), signal);
-        libc::kill(root as libc::pid_t, signal);
-        for pid in descendants {
+        for &pid in &processes {
             libc::kill(pid as libc::pid_t, signal);
+        }
+    }
+    processes
+}
+
+/// Reaps the processes this process adopted as a subreaper once they have ended (never the
+/// script itself, which its own waiter reaps).
+fn reap_adopted(script: u32, ended: &[u32]) {
+    for &pid in ended.iter().filter(|&&pid| pid != script) {
+        // SAFETY: waitpid on one pid with WNOHANG; it only reaps a child that has ended.
+        unsafe {
+            libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), libc::WNOHANG);
+        }
+    }
+}
+
+/// Reaps this process's children that have ended, except the script.
+fn reap_ended_children(script: u32) {
+    let me = std::process::id();
+    let ended: Vec<u32> = parents()
+        .into_iter()
+        .filter(|&(pid, parent)| {
+            parent == me
+                && pid != script
+                && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|stat| stat.rfind(')').map(|at| stat[at + 1..].trim_start().starts_with('Z')))
+                    .unwrap_or(false)
+        })
+        .map(|(pid, _)| pid)
+        .collect();
+    reap_adopted(script, &ended);
+}
+
+/// Kills what the run left when its script ended, and reaps it.
+fn end_leftovers(script: u32, run_id: Option<&str>) {
+    let killed = signal_run(script, run_id, libc::SIGKILL);
+    if killed.iter().any(|&pid| pid != script) {
+        // SIGKILL is not instant: give the kernel a moment, then reap what ended.
+        let deadline = Instant::now() + Duration::from_millis(500);
+        loop {
+            reap_adopted(script, &killed);
+            let parents = parents();
+            if killed.iter().all(|pid| *pid == script || !parents.contains_key(pid)) || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 }
 
 /// Runs `command` to its end, streaming its output through `events` line by line.
 ///
-/// When the host cancels, the process tree gets SIGTERM, then SIGKILL after
-/// [`CANCEL_GRACE`]. When the main process exits, whatever it left in its group is killed.
+/// When the host cancels, every process of the run (its group, every descendant of this
+/// process — orphans of the script are adopted here — and those carrying its `XP_RUN_ID`) gets
+/// SIGTERM, then SIGKILL after [`CANCEL_GRACE`]. When the main process exits, whatever it left
+/// is killed and reaped.
 /// `what` names the program in errors ("the interpreter /usr/bin/python3").
 pub fn run_streaming(command: Command, what: &str, events: &Events<'_>) -> Result<RunOutcome, PluginFailure> {
     run_streaming_with(command, what, events, |stream, line| events.log(stream, line))
@@ -119,10 +229,16 @@ pub fn run_streaming_with(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    let run_id = command
+        .get_envs()
+        .find(|(key, _)| *key == "XP_RUN_ID")
+        .and_then(|(_, value)| value)
+        .map(|value| value.to_string_lossy().into_owned());
+    become_subreaper();
     let driver = std::process::id();
     // SAFETY: prctl and getppid are async-signal-safe. If the driving xp dies (kill -9), the
     // kernel kills the script instead of leaving it orphaned; its descendants are found by
-    // their XP_RUN_ID when the run is next looked at.
+    // their XP_RUN_ID when a later command reaps the vanished run.
     unsafe {
         command.pre_exec(move || {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -152,16 +268,16 @@ pub fn run_streaming_with(
     let mut exited: Option<(ExitStatus, Instant)> = None;
     let mut cancel_sent: Option<Instant> = None;
     let mut killed = false;
+    let mut last_reap = Instant::now();
     loop {
         match receiver.recv_timeout(POLL) {
             Ok(Message::Line(stream, line)) => on_line(stream, &line),
             Ok(Message::Closed) => open_streams -= 1,
             Ok(Message::Exited(status)) => {
                 let status = status.map_err(|error| PluginFailure::new(format!("waiting for {what}: {error}")))?;
-                // Whatever the script left behind in its group goes with it. (Only the group:
-                // the pid itself is reaped and may belong to someone else by now.)
-                // SAFETY: kill(2) on a process group; no memory is involved.
-                unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
+                // Whatever the script left behind goes with it: its group, the processes that
+                // left the group (adopted here), and after a cancel those found by XP_RUN_ID.
+                end_leftovers(pid, if cancel_sent.is_some() { run_id.as_deref() } else { None });
                 exited = Some((status, Instant::now()));
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -176,14 +292,19 @@ pub fn run_streaming_with(
         match cancel_sent {
             None if events.is_cancelled() => {
                 events.info("Cancelling: stopping the script's processes");
-                signal_tree(pid, pid, libc::SIGTERM);
+                signal_run(pid, run_id.as_deref(), libc::SIGTERM);
                 cancel_sent = Some(Instant::now());
             }
             Some(at) if !killed && at.elapsed() > CANCEL_GRACE => {
-                signal_tree(pid, pid, libc::SIGKILL);
+                signal_run(pid, run_id.as_deref(), libc::SIGKILL);
                 killed = true;
             }
             _ => {}
+        }
+        // Orphans adopted while the run goes are reaped as they end, not left as zombies.
+        if last_reap.elapsed() > Duration::from_secs(1) {
+            last_reap = Instant::now();
+            reap_ended_children(pid);
         }
     }
     let (status, _) = exited.ok_or_else(|| PluginFailure::new(format!("lost track of {what} (pid {pid})")))?;

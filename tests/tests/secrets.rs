@@ -103,7 +103,10 @@ fn a_piped_password_is_stored_outside_the_project_and_reaches_every_call() {
     let secret_file = store.join(&id);
     assert_eq!(mode(&store), 0o700);
     assert_eq!(mode(&secret_file), 0o600);
-    assert_eq!(std::fs::read_to_string(&secret_file).unwrap(), PASSWORD);
+    // The value, with the project and target it serves.
+    let stored = std::fs::read_to_string(&secret_file).unwrap();
+    assert!(stored.contains(PASSWORD), "{stored}");
+    assert!(stored.contains("\"target\":\"gpu\""), "{stored}");
     assert_nowhere_in_project(&project, PASSWORD);
 
     // Attached run: the plugin gets the password; nothing shows it.
@@ -272,7 +275,13 @@ fn a_generated_key_is_stored_and_reaches_the_run() {
     let id = reference(&project, "keyed", "privateKey");
     let key_file = store_dir(&project).join(&id);
     assert_eq!(mode(&key_file), 0o600);
-    let key = std::fs::read_to_string(&key_file).unwrap();
+    // The store's format: a first line, then JSON with the value and whom it serves.
+    let stored = std::fs::read_to_string(&key_file).unwrap();
+    let (format, body) = stored.split_once('\n').unwrap();
+    assert_eq!(format, "xp-secret 2");
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["target"], "keyed");
+    let key = body["value"].as_str().unwrap();
     assert!(key.starts_with("-----BEGIN FIXTURE PRIVATE KEY-----"), "{key}");
 
     let run = xp(&project, &["submit", "-c", "keyed", "ok.py"]).run().success();

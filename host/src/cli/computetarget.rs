@@ -13,7 +13,7 @@ use crate::paths::expand_home;
 use crate::plugins;
 use crate::project::{templates, validate_name, yaml, Project};
 use crate::run::{signals, RunSink};
-use crate::secrets::{self, Redactor, SecretId, SecretStore, MASK};
+use crate::secrets::{self, Binding, Redactor, SecretId, SecretStore, MASK};
 
 /// The setting a plugin reads to generate a key pair for the target; not kept in the file.
 const USE_XP_SSH_KEY: &str = "useXpSshKey";
@@ -70,11 +70,8 @@ pub fn run(context: &CommandContext, command: ComputeTargetCommand) -> anyhow::R
                 }
             }
             let store = SecretStore::new(&context.dirs.config);
-            let ids = secrets::references(&target.settings)
-                .into_iter()
-                .map(|(_, id)| id)
-                .collect();
-            let forgotten = forget_secrets(&project, &store, ids)?;
+            let references = secrets::references(&target.settings);
+            let forgotten = forget_secrets(&project, &store, &name, references)?;
             if forgotten > 0 {
                 removed.push(format!("{forgotten} secret(s) from {}", store.dir().display()));
             }
@@ -86,9 +83,27 @@ pub fn run(context: &CommandContext, command: ComputeTargetCommand) -> anyhow::R
     }
 }
 
-/// Removes these secrets from the store, except those another target of the project still
-/// refers to. Returns how many were removed.
-fn forget_secrets(project: &Project, store: &SecretStore, mut ids: Vec<SecretId>) -> anyhow::Result<usize> {
+/// Removes the secrets that `target`'s settings referred to (setting, id) from the store:
+/// only those stored for this project's target (a reference copied from elsewhere removes
+/// nothing), and not those another target of the project still refers to. Returns how many
+/// were removed.
+fn forget_secrets(
+    project: &Project,
+    store: &SecretStore,
+    target: &str,
+    references: Vec<(String, SecretId)>,
+) -> anyhow::Result<usize> {
+    let mut ids = Vec::new();
+    for (setting, id) in references {
+        let ours = store
+            .get(&id)
+            .ok()
+            .flatten()
+            .is_some_and(|secret| secret.serves(&id, project.root(), target, &setting));
+        if ours {
+            ids.push(id);
+        }
+    }
     ids.sort();
     ids.dedup();
     if ids.is_empty() {
@@ -328,8 +343,9 @@ fn attach(context: &CommandContext, project: &Project, args: AttachArgs) -> anyh
         settings,
     };
     let store = SecretStore::new(&context.dirs.config);
-    // References given with --set KEY=secret:ID resolve like those of any target.
-    let mut request_secrets = secrets::resolve(&compute_path, &target, &store)?;
+    // References given with --set KEY=secret:ID resolve like those of any target: only to
+    // secrets this project's target stored.
+    let mut request_secrets = secrets::resolve(project.root(), &compute_path, &target, &store)?;
     request_secrets.extend(given.iter().map(|(key, value)| (key.clone(), value.clone())));
 
     signals::install();
@@ -405,36 +421,35 @@ fn attach(context: &CommandContext, project: &Project, args: AttachArgs) -> anyh
         .map(str::to_owned);
 
     // The references the file held before, when it is replaced.
-    let old_ids: Vec<SecretId> = if compute_path.exists() {
+    let old_references: Vec<(String, SecretId)> = if compute_path.exists() {
         project
             .load_target(&args.name)
-            .map(|old| {
-                secrets::references(&old.settings)
-                    .into_iter()
-                    .map(|(_, id)| id)
-                    .collect()
-            })
+            .map(|old| secrets::references(&old.settings))
             .unwrap_or_default()
     } else {
         Vec::new()
     };
     let mut stored = Vec::new();
     for (setting, value) in &to_store {
-        let id = SecretId::for_setting(project.root(), &args.name, setting);
-        store.put(&id, value)?;
+        // A new random id each time: nobody can name it without reading this project's files.
+        let id = SecretId::generate(&args.name, setting);
+        store.put(&id, &Binding::new(project.root(), &args.name, setting), value)?;
         settings.insert(setting.clone(), Value::String(id.reference()));
         stored.push(id);
     }
 
     if let Err(error) = std::fs::write(&compute_path, compute_file_text(&target_type, &settings)) {
-        for id in stored.iter().filter(|id| !old_ids.contains(id)) {
+        for id in &stored {
             let _ = store.remove(id);
         }
         return Err(error).with_context(|| format!("writing {}", compute_path.display()));
     }
     // Secrets of the replaced file that the new one no longer uses.
-    let orphans = old_ids.into_iter().filter(|id| !stored.contains(id)).collect();
-    forget_secrets(project, &store, orphans)?;
+    let orphans = old_references
+        .into_iter()
+        .filter(|(_, id)| !stored.contains(id))
+        .collect();
+    forget_secrets(project, &store, &args.name, orphans)?;
 
     let runconfig_path = project.runconfig_path(&args.name);
     let mut written = vec![compute_path.display().to_string()];

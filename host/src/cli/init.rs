@@ -28,7 +28,10 @@ fn init_templates(context: &CommandContext, project_dir: &Path) -> Vec<TargetTem
         match LoadedPlugin::load(manifest.clone(), &entry.serves[0]) {
             Ok(plugin) => {
                 for template in plugin.description.templates {
-                    let served = entry.serves.iter().any(|t| t.eq_ignore_ascii_case(&template.target_type));
+                    let served = entry
+                        .serves
+                        .iter()
+                        .any(|t| t.eq_ignore_ascii_case(&template.target_type));
                     if template.by_default && served && !templates.iter().any(|t| t.name == template.name) {
                         templates.push(template);
                     }

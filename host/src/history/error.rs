@@ -21,4 +21,15 @@ pub enum HistoryError {
 
     #[error("no run '{0}' in this project's history; `xp history list` shows the runs")]
     NoSuchRun(String),
+
+    #[error("no space left on device on {}: the run history {} cannot be written; free space there and run again", folder.display(), path.display())]
+    DiskFull {
+        path: PathBuf,
+        folder: PathBuf,
+        /// What SQLite or the system said, for debugging.
+        detail: String,
+    },
+
+    #[error("{} is on a read-only file system: the run history {} cannot be written there (reading it works: xp history list, info, logs)", folder.display(), path.display())]
+    ReadOnly { path: PathBuf, folder: PathBuf },
 }

@@ -1,21 +1,30 @@
 //! The run history: an embedded SQLite database in the project's `.xp/` folder, with each
 //! run's log and artifacts in files beside it (`.xp/runs/<run id>/`).
 
+pub mod artifacts;
 mod error;
 mod liveness;
+mod open;
 mod query;
+mod reap;
 mod record;
 mod schema;
 mod snapshots;
 mod store;
 mod stream;
 
+/// A file in a run's folder that keeps space free while the run goes, so that a run that
+/// filled the disk can still record how it ended; removed when the run is closed.
+pub const RESERVE_FILE: &str = ".reserve";
+
+pub use artifacts::{encode_name, open_artifact, ArtifactError, ArtifactLink};
 pub use error::HistoryError;
 pub use liveness::{current_process_start, end_processes_of_run, process_is_alive, process_start};
+pub use open::{unwritable, Unwritable};
 pub use query::{RunPage, RunQuery, SeriesInfo, SortKey};
 pub use record::{format_duration, format_utc, now_ms, MetricPoint, RunRecord, RunSnapshot};
 pub use snapshots::StoredManifest;
-pub use store::{HistoryStore, ListFilter, NewRun};
+pub use store::{Closing, HistoryStore, ListFilter, NewRun};
 pub use stream::Condition;
 
 /// The file in a run's folder that names the plugin call in progress (`plugin 'NAME'

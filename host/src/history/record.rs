@@ -3,6 +3,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use xp_plugin_api::RunStatus;
 
+use super::artifacts::ArtifactLink;
+
 /// One run, as the history keeps it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
@@ -21,8 +23,14 @@ pub struct RunRecord {
     /// Why the run failed, when xp or the plugin knows.
     pub error: Option<String>,
     pub git_commit: Option<String>,
-    /// Paths of the artifacts, relative to the run's artifact folder (`outputs/...`).
+    /// The regular files the script left in `outputs/`, as `outputs/...` written with
+    /// [`super::encode_name`] (UTF-8 as is; `\\`, `\n`, `\xHH` escapes for the rest).
     pub artifacts: Vec<String>,
+    /// The links the script left in `outputs/`: kept with their target text, never followed.
+    pub artifact_links: Vec<ArtifactLink>,
+    /// What the run could not keep (its log, metrics, artifacts) and why. A run with anything
+    /// here is never plainly Completed.
+    pub lost: Vec<String>,
     /// The last value of each metric; filled by [`super::HistoryStore::get`].
     pub metrics: BTreeMap<String, serde_json::Value>,
     /// The run's snapshot: its manifest id, file count and size (none for runs before xp kept
@@ -44,6 +52,15 @@ pub struct RunSnapshot {
 }
 
 impl RunRecord {
+    /// The status as tables show it: a run that lost data says so beside its status.
+    pub fn status_text(&self) -> String {
+        if self.lost.is_empty() {
+            self.status.to_string()
+        } else {
+            format!("{} (incomplete)", self.status)
+        }
+    }
+
     /// Wall time from start (or creation) to end, or to now for a run still going.
     pub fn duration_ms(&self, now_ms: i64) -> Option<i64> {
         let start = self.started_ms.unwrap_or(self.created_ms);

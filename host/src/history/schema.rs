@@ -35,6 +35,13 @@ CREATE TABLE metrics (
 ) WITHOUT ROWID;
 "#;
 
+/// Links the script left in `outputs/` (recorded, never followed), and what a run could not
+/// keep (log, metrics, artifacts) with why: a run that lost data is never plainly Completed.
+const V2: &str = r#"
+ALTER TABLE runs ADD COLUMN artifact_links TEXT NOT NULL DEFAULT '[]'; -- JSON list of {path, target}
+ALTER TABLE runs ADD COLUMN lost TEXT NOT NULL DEFAULT '[]';           -- JSON list
+"#;
+
 /// Step 3: each run's snapshot. `runs.snapshot` is the id of its manifest (the SHA-256 of the
 /// manifest's text), with its file count and size beside it for listings; the manifests
 /// themselves are kept once per distinct id, however many runs share one.
@@ -59,7 +66,10 @@ pub fn migrate(conn: &mut Connection, found: i64) -> rusqlite::Result<()> {
     if current < 1 && found < 1 {
         tx.execute_batch(V1)?;
     }
-    if current < 3 && found < 3 {
+    if current < 2 {
+        tx.execute_batch(V2)?;
+    }
+    if current < 3 {
         tx.execute_batch(V3)?;
     }
     tx.pragma_update(None, "user_version", VERSION)?;

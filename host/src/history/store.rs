@@ -1,14 +1,18 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use xp_plugin_api::RunStatus;
 
-use super::liveness::process_is_alive;
+use super::artifacts::ArtifactLink;
+use super::open::{database_error, open_readable, open_writable, Unwritable};
 use super::record::{now_ms, MetricPoint, RunRecord, RunSnapshot};
-use super::schema;
 use super::HistoryError;
+
+/// The text of a JSON column.
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain data serialises")
+}
 
 /// What a new run is.
 #[derive(Debug, Clone)]
@@ -32,15 +36,34 @@ pub struct ListFilter {
     pub before: Option<u64>,
 }
 
+/// How a run ended, as [`HistoryStore::close`] records it.
+#[derive(Debug, Clone, Default)]
+pub struct Closing<'a> {
+    pub status: Option<RunStatus>,
+    pub exit_code: Option<i32>,
+    pub error: Option<&'a str>,
+    pub artifacts: &'a [String],
+    pub artifact_links: &'a [ArtifactLink],
+    /// What the run could not keep, with why.
+    pub lost: &'a [String],
+}
+
 pub struct HistoryStore {
     pub(super) conn: Connection,
     pub(super) path: PathBuf,
     runs_dir: PathBuf,
+    /// The schema of the file: a history opened read-only is read as it is.
+    version: i64,
+    read_only: Option<Unwritable>,
 }
 
-pub(super) const RUN_COLUMNS: &str = "run_number, run_id, script, arguments, target, runconfig, status, created_ms, started_ms, ended_ms, exit_code, error, git_commit, artifacts, driver_pid, driver_start, snapshot, snapshot_files, snapshot_bytes";
+pub(super) const RUN_COLUMNS: &str = "run_number, run_id, script, arguments, target, runconfig, status, created_ms, started_ms, ended_ms, exit_code, error, git_commit, artifacts, driver_pid, driver_start, artifact_links, lost, snapshot, snapshot_files, snapshot_bytes";
+/// The same columns from a history of schema 2 (no snapshots), read where it cannot be migrated.
+const RUN_COLUMNS_V2: &str = "run_number, run_id, script, arguments, target, runconfig, status, created_ms, started_ms, ended_ms, exit_code, error, git_commit, artifacts, driver_pid, driver_start, artifact_links, lost, NULL, NULL, NULL";
+/// The same columns from a history of schema 1, read where it cannot be migrated.
+const RUN_COLUMNS_V1: &str = "run_number, run_id, script, arguments, target, runconfig, status, created_ms, started_ms, ended_ms, exit_code, error, git_commit, artifacts, driver_pid, driver_start, '[]', '[]', NULL, NULL, NULL";
 
-fn json_list(text: String) -> Vec<String> {
+fn json_list<T: serde::de::DeserializeOwned>(text: String) -> Vec<T> {
     serde_json::from_str(&text).unwrap_or_default()
 }
 
@@ -63,60 +86,66 @@ pub(super) fn record_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         error: row.get(11)?,
         git_commit: row.get(12)?,
         artifacts: json_list(row.get(13)?),
+        artifact_links: json_list(row.get(16)?),
+        lost: json_list(row.get(17)?),
         metrics: BTreeMap::new(),
         driver_pid: row.get::<_, Option<i64>>(14)?.map(|pid| pid as u32),
         driver_start: row.get::<_, Option<i64>>(15)?.map(|start| start as u64),
-        snapshot: row.get::<_, Option<String>>(16)?.map(|id| RunSnapshot {
+        snapshot: row.get::<_, Option<String>>(18)?.map(|id| RunSnapshot {
             id,
-            files: row.get::<_, Option<i64>>(17).ok().flatten().unwrap_or(0) as u64,
-            bytes: row.get::<_, Option<i64>>(18).ok().flatten().unwrap_or(0) as u64,
+            files: row.get::<_, Option<i64>>(19).ok().flatten().unwrap_or(0) as u64,
+            bytes: row.get::<_, Option<i64>>(20).ok().flatten().unwrap_or(0) as u64,
         }),
     })
 }
 
 impl HistoryStore {
-    /// Opens (creating if needed) the history in `xp_dir` (a project's `.xp/`).
+    /// Opens (creating if needed) the history in `xp_dir` (a project's `.xp/`) for reading
+    /// and writing. A full or read-only disk is an error that says so.
     pub fn open(xp_dir: &Path) -> Result<HistoryStore, HistoryError> {
-        std::fs::create_dir_all(xp_dir).map_err(|source| HistoryError::Io {
-            path: xp_dir.to_path_buf(),
-            source,
-        })?;
-        let path = xp_dir.join("history.db");
-        let db_error = |source| HistoryError::Database {
-            path: path.clone(),
-            source,
-        };
-        let mut conn = Connection::open(&path).map_err(db_error)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(db_error)?;
-        // WAL lets readers go on while a run writes; NORMAL sync is safe with WAL (a power
-        // cut may lose the last commits, never corrupt the file).
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
-            .map_err(db_error)?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .map_err(db_error)?;
-        if version > schema::VERSION {
-            return Err(HistoryError::NewerSchema {
-                path,
-                found: version,
-                supported: schema::VERSION,
-            });
-        }
-        if version < schema::VERSION {
-            schema::migrate(&mut conn, version).map_err(db_error)?;
-        }
+        let (conn, path) = open_writable(xp_dir)?;
         Ok(HistoryStore {
             conn,
             runs_dir: xp_dir.join("runs"),
             path,
+            version: super::schema::VERSION,
+            read_only: None,
         })
     }
 
-    pub(super) fn db_error(&self, source: rusqlite::Error) -> HistoryError {
-        HistoryError::Database {
-            path: self.path.clone(),
-            source,
+    /// Opens the history in `xp_dir` for reading: as [`HistoryStore::open`] where it can be
+    /// written, read-only on a read-only or full disk (then every write is refused).
+    pub fn open_read(xp_dir: &Path) -> Result<HistoryStore, HistoryError> {
+        let opened = open_readable(xp_dir)?;
+        Ok(HistoryStore {
+            conn: opened.conn,
+            runs_dir: xp_dir.join("runs"),
+            path: opened.path,
+            version: opened.version,
+            read_only: opened.read_only,
+        })
+    }
+
+    /// Why this store cannot be written, when it was opened read-only.
+    pub fn read_only(&self) -> Option<Unwritable> {
+        self.read_only
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn columns(&self) -> &'static str {
+        match self.version {
+            ..=1 => RUN_COLUMNS_V1,
+            2 => RUN_COLUMNS_V2,
+            _ => RUN_COLUMNS,
         }
+    }
+
+    pub(super) fn db_error(&self, source: rusqlite::Error) -> HistoryError {
+        database_error(&self.path, source)
     }
 
     /// The folder of a run's log and artifacts.
@@ -133,13 +162,11 @@ impl HistoryStore {
         let pid = std::process::id();
         let start = super::liveness::current_process_start().map(|s| s as i64);
         let run_id = {
+            let path = self.path.clone();
             let tx = self
                 .conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(|e| HistoryError::Database {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
+                .map_err(|e| database_error(&path, e))?;
             let insert = || -> rusqlite::Result<String> {
                 let mut stamp = created;
                 let mut taken = tx.prepare("SELECT 1 FROM runs WHERE run_id = ?1")?;
@@ -155,14 +182,8 @@ impl HistoryStore {
                 )?;
                 Ok(run_id)
             };
-            let run_id = insert().map_err(|e| HistoryError::Database {
-                path: self.path.clone(),
-                source: e,
-            })?;
-            tx.commit().map_err(|e| HistoryError::Database {
-                path: self.path.clone(),
-                source: e,
-            })?;
+            let run_id = insert().map_err(|e| database_error(&path, e))?;
+            tx.commit().map_err(|e| database_error(&path, e))?;
             run_id
         };
         self.get(&run_id)
@@ -189,14 +210,17 @@ impl HistoryStore {
 
     /// Numbers and ids of the runs created before `before_ms`.
     pub fn created_before(&self, before_ms: i64) -> Result<Vec<RunRecord>, HistoryError> {
-        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE created_ms < ?1 ORDER BY run_number");
+        let sql = format!(
+            "SELECT {} FROM runs WHERE created_ms < ?1 ORDER BY run_number",
+            self.columns()
+        );
         let mut statement = self.conn.prepare(&sql).map_err(|e| self.db_error(e))?;
         let records = statement
             .query_map(params![before_ms], record_from_row)
             .map_err(|e| self.db_error(e))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.db_error(e))?;
-        records.into_iter().map(|record| self.reconcile(record)).collect()
+        Ok(records)
     }
 
     pub fn set_status(&self, run_number: u64, status: RunStatus) -> Result<(), HistoryError> {
@@ -236,12 +260,36 @@ impl HistoryStore {
         error: Option<&str>,
         artifacts: &[String],
     ) -> Result<(), HistoryError> {
+        self.close(
+            run_number,
+            &Closing {
+                status: Some(status),
+                exit_code,
+                error,
+                artifacts,
+                ..Closing::default()
+            },
+        )
+    }
+
+    /// Closes a run with everything it left: status, exit code, error, artifacts, links, and
+    /// what it lost.
+    pub fn close(&self, run_number: u64, closing: &Closing<'_>) -> Result<(), HistoryError> {
+        let status = closing.status.unwrap_or(RunStatus::Failed);
         debug_assert!(status.is_final());
-        let artifacts = serde_json::to_string(artifacts).expect("strings serialise");
         self.conn
             .execute(
-                "UPDATE runs SET status = ?2, exit_code = ?3, error = ?4, artifacts = ?5, ended_ms = ?6 WHERE run_number = ?1",
-                params![run_number as i64, status.as_str(), exit_code, error, artifacts, now_ms()],
+                "UPDATE runs SET status = ?2, exit_code = ?3, error = ?4, artifacts = ?5, ended_ms = ?6, artifact_links = ?7, lost = ?8 WHERE run_number = ?1",
+                params![
+                    run_number as i64,
+                    status.as_str(),
+                    closing.exit_code,
+                    closing.error,
+                    to_json(closing.artifacts),
+                    now_ms(),
+                    to_json(closing.artifact_links),
+                    to_json(closing.lost)
+                ],
             )
             .map_err(|e| self.db_error(e))?;
         Ok(())
@@ -250,14 +298,17 @@ impl HistoryStore {
     /// A run by id or number, with the last value of each metric.
     pub fn get(&self, id_or_number: &str) -> Result<RunRecord, HistoryError> {
         let by_number = id_or_number.parse::<i64>().ok();
-        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?1 OR run_number = ?2");
+        let sql = format!(
+            "SELECT {} FROM runs WHERE run_id = ?1 OR run_number = ?2",
+            self.columns()
+        );
         let record = self
             .conn
             .query_row(&sql, params![id_or_number, by_number], record_from_row)
             .optional()
             .map_err(|e| self.db_error(e))?
             .ok_or_else(|| HistoryError::NoSuchRun(id_or_number.to_owned()))?;
-        let mut record = self.reconcile(record)?;
+        let mut record = record;
         record.metrics = self.last_metric_values(record.run_number)?;
         Ok(record)
     }
@@ -273,7 +324,7 @@ impl HistoryStore {
 
     /// Runs newest first.
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<RunRecord>, HistoryError> {
-        let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1=1");
+        let mut sql = format!("SELECT {} FROM runs WHERE 1=1", self.columns());
         if filter.status.is_some() {
             sql.push_str(" AND status = :status");
         }
@@ -303,7 +354,7 @@ impl HistoryStore {
             .map_err(|e| self.db_error(e))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.db_error(e))?;
-        records.into_iter().map(|record| self.reconcile(record)).collect()
+        Ok(records)
     }
 
     /// Every point of a run's metrics, by name then step.
@@ -388,48 +439,6 @@ impl HistoryStore {
             values.insert(name, serde_json::from_str(&value).unwrap_or(serde_json::Value::Null));
         }
         Ok(values)
-    }
-
-    /// A run that is not finished but whose driving process is gone is marked Failed, so no
-    /// run stays Running forever.
-    pub(super) fn reconcile(&self, mut record: RunRecord) -> Result<RunRecord, HistoryError> {
-        if record.status.is_final() {
-            return Ok(record);
-        }
-        let Some(pid) = record.driver_pid else {
-            return Ok(record);
-        };
-        if process_is_alive(pid, record.driver_start) {
-            return Ok(record);
-        }
-        let leftovers = super::liveness::end_processes_of_run(&record.run_id);
-        // Its driver would have unmounted the run's snapshot when the run ended.
-        let run_dir = self.run_dir(&record.run_id);
-        crate::snapshot::release(&run_dir, &run_dir.join("snapshot"));
-        // A plugin that called exit or abort (or crashed) took its host with it: the driver
-        // wrote down which call it was in, and its hooks how the process ended.
-        let in_call = std::fs::read_to_string(self.run_dir(&record.run_id).join(super::PLUGIN_CALL_FILE))
-            .map(|note| super::describe_plugin_call(&note))
-            .unwrap_or_default();
-        let mut message = format!(
-            "the xp process driving this run (pid {pid}) ended without recording an outcome{in_call}; the run's last output is in its log"
-        );
-        if leftovers > 0 {
-            message.push_str(&format!("; {leftovers} process(es) the run left behind were ended"));
-        }
-        let changed = self
-            .conn
-            .execute(
-                "UPDATE runs SET status = ?2, error = ?3, ended_ms = COALESCE(ended_ms, ?4) WHERE run_number = ?1 AND status = ?5",
-                params![record.run_number as i64, RunStatus::Failed.as_str(), message, now_ms(), record.status.as_str()],
-            )
-            .map_err(|e| self.db_error(e))?;
-        if changed == 1 {
-            record.status = RunStatus::Failed;
-            record.error = Some(message);
-            record.ended_ms = record.ended_ms.or(Some(now_ms()));
-        }
-        Ok(record)
     }
 
     /// Direct access for bulk tools (the seeder).

@@ -63,7 +63,7 @@ impl HistoryStore {
         loop {
             let row = rows.next().map_err(|e| self.db_error(e))?;
             let Some(row) = row else { break };
-            let record = self.reconcile(record_from_row(row).map_err(|e| self.db_error(e))?)?;
+            let record = record_from_row(row).map_err(|e| self.db_error(e))?;
             if !metrics {
                 match each(record) {
                     Ok(ControlFlow::Continue(())) => continue,

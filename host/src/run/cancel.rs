@@ -20,6 +20,8 @@ pub enum Cancelled {
 }
 
 pub fn cancel(store: &HistoryStore, run: &str) -> Result<Cancelled, HistoryError> {
+    // A run whose driver vanished is closed (and its processes ended) here.
+    store.reap_vanished()?;
     let record = store.get(run)?;
     if record.status.is_final() {
         return Ok(Cancelled::AlreadyEnded(record));
@@ -32,7 +34,8 @@ pub fn cancel(store: &HistoryStore, run: &str) -> Result<Cancelled, HistoryError
     }
     let deadline = Instant::now() + WAIT;
     loop {
-        // `get` also notices a driver that died meanwhile.
+        // A driver that died meanwhile is noticed here.
+        store.reap_vanished()?;
         let current = store.get(&record.run_id)?;
         if current.status.is_final() {
             return Ok(Cancelled::Ended(current));

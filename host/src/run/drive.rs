@@ -9,26 +9,21 @@ use xp_plugin_api::RunStatus;
 use super::launch::Launched;
 use super::sink::{Recorder, RunSink};
 use super::{note, signals, Finished, SubmitError};
-use crate::history::{format_duration, now_ms, HistoryStore};
+use crate::history::artifacts::{self, a_few, Listing};
+use crate::history::{format_duration, now_ms, Closing, HistoryStore, RESERVE_FILE};
 use crate::plugins::LoadedPlugin;
 use crate::secrets::Redactor;
 
-/// Paths of the files under `dir`, relative to its parent (`outputs/model.pkl`).
-pub fn list_artifacts(dir: &Path) -> Vec<String> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(folder) = pending.pop() {
-        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                pending.push(path);
-            } else if let Ok(relative) = path.strip_prefix(dir) {
-                files.push(format!("outputs/{}", relative.to_string_lossy()));
-            }
-        }
-    }
-    files.sort();
-    files
+/// Space kept free in a run's folder while it goes and given back just before its record is
+/// closed, so that a run that filled the disk can still record how it ended and what it lost.
+const RESERVE_BYTES: usize = 128 * 1024;
+
+fn keep_reserve(run_dir: &Path) {
+    let _ = std::fs::write(run_dir.join(RESERVE_FILE), vec![0u8; RESERVE_BYTES]);
+}
+
+fn release_reserve(run_dir: &Path) {
+    let _ = std::fs::remove_file(run_dir.join(RESERVE_FILE));
 }
 
 /// How a run should report.
@@ -61,7 +56,8 @@ pub fn drive(
                 path: path.clone(),
                 source,
             })?;
-        Some(file)
+        keep_reserve(&launched.run_dir);
+        Some((file, path))
     } else {
         None
     };
@@ -102,11 +98,26 @@ pub fn drive(
         let _ = std::fs::remove_dir_all(&launched.run_dir);
     }
 
-    let artifacts = if launched.tracked {
-        list_artifacts(&request.artifacts_dir)
+    let listing = if launched.tracked {
+        artifacts::list(&request.artifacts_dir)
     } else {
-        Vec::new()
+        Listing::default()
     };
+    for skipped in &listing.skipped {
+        sink.log_note(&format!("outputs: skipped {skipped}"));
+    }
+    if !listing.links.is_empty() {
+        let links: Vec<String> = listing
+            .links
+            .iter()
+            .map(|link| format!("{} -> {}", link.path, link.target))
+            .collect();
+        sink.log_note(&format!(
+            "outputs: {} link(s) recorded with their targets, never followed: {}",
+            links.len(),
+            a_few(&links)
+        ));
+    }
     let (status, exit_code, error) = match &outcome {
         Ok(outcome) if outcome.canceled => (RunStatus::Canceled, Some(outcome.exit_code), None),
         Ok(outcome) if outcome.exit_code == 0 => (RunStatus::Completed, Some(0), None),
@@ -123,14 +134,33 @@ pub fn drive(
         Err(error) if signals::cancel_requested() => (RunStatus::Canceled, None, Some(error.to_string())),
         Err(error) => (RunStatus::Failed, None, Some(error.to_string())),
     };
+    // Masked before it is stored, whatever its source.
+    let error = error.map(|error| redactor.scrub(&error).into_owned());
+    let lost = sink.losses();
     if let Some(store) = &store {
-        store
-            .lock()
-            .expect("not poisoned")
-            .finish(run_number, status, exit_code, error.as_deref(), &artifacts)?;
+        release_reserve(&launched.run_dir);
+        store.lock().expect("not poisoned").close(
+            run_number,
+            &Closing {
+                status: Some(status),
+                exit_code,
+                error: error.as_deref(),
+                artifacts: &listing.files,
+                artifact_links: &listing.links,
+                lost: &lost,
+            },
+        )?;
     }
-    for problem in sink.take_problems() {
-        note(false, &format!("warning: run history: {problem}"));
+    if !lost.is_empty() {
+        // Told once, whatever -q says: the run's record is incomplete.
+        note(
+            false,
+            &format!(
+                "warning: run {} is {status} but incomplete: {}",
+                request.run_id,
+                lost.join("; ")
+            ),
+        );
     }
     crate::timing::mark("run closed");
     crate::snapshot::tidy_trees(&request.context.project_dir.join(crate::project::XP_DIR));
@@ -138,15 +168,20 @@ pub fn drive(
         Err(_) if status == RunStatus::Canceled => xp_plugin_api::RunOutcome::canceled(130),
         other => other?,
     };
-    let artifacts_note = if artifacts.is_empty() {
-        String::new()
-    } else {
-        format!(
+    let mut artifacts_note = String::new();
+    if !listing.files.is_empty() {
+        artifacts_note = format!(
             "; {} artifact(s) in {}",
-            artifacts.len(),
+            listing.files.len(),
             request.artifacts_dir.display()
-        )
-    };
+        );
+    }
+    if !listing.links.is_empty() {
+        artifacts_note.push_str(&format!(
+            "; {} link(s) in outputs/ recorded, not followed",
+            listing.links.len()
+        ));
+    }
     note(
         reporting.quiet,
         &format!(

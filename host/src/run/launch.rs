@@ -12,6 +12,7 @@ use super::{git, note, support, SubmitError};
 use crate::history::{now_ms, HistoryStore, NewRun};
 use crate::paths::UserDirs;
 use crate::project::Project;
+use crate::secrets::Redactor;
 use crate::snapshot::{self, Snapshot};
 
 /// A run ready for its plugin.
@@ -72,10 +73,12 @@ pub fn launch(
         });
     };
     let git_commit = git::head_commit(project.root());
+    // Whatever is recorded is masked first: an argument may be the target's password.
+    let redactor = Redactor::for_secrets(&plan.secrets);
     let record = store.create_run(&NewRun {
         id_prefix: &project.run_id_prefix(),
-        script: &plan.script,
-        arguments: &recorded_arguments(&plan.arguments, &plan.script),
+        script: &redactor.scrub(&plan.script),
+        arguments: &redactor.scrub_all(&recorded_arguments(&plan.arguments, &plan.script)),
         target: &plan.target.name,
         runconfig: &plan.runconfig.name,
         git_commit: git_commit.as_deref(),
@@ -117,7 +120,7 @@ pub fn launch(
                 record.run_number,
                 RunStatus::Failed,
                 None,
-                Some(&error.to_string()),
+                Some(&redactor.scrub(&error.to_string())),
                 &[],
             )?;
             Err(error)

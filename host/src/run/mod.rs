@@ -9,6 +9,7 @@ mod drive;
 mod error;
 pub mod git;
 mod launch;
+mod losses;
 mod plan;
 pub mod signals;
 mod sink;
@@ -19,7 +20,6 @@ mod witness;
 use std::path::Path;
 
 pub use cancel::{cancel, Cancelled};
-pub use drive::list_artifacts;
 pub use error::SubmitError;
 pub use sink::{Recorder, RunSink};
 pub use supervisor::supervise;
@@ -153,7 +153,7 @@ pub fn prepare(
     quiet: bool,
 ) -> Result<PrepareReply, SubmitError> {
     let (runconfig, target, plugin) = configured_target(project, dirs, runconfig_name)?;
-    let secrets = plan::target_secrets(&target, dirs)?;
+    let secrets = plan::target_secrets(project, &target, dirs)?;
     signals::install();
     let request = PrepareRequest {
         context: plugin.context(project.root(), project.name(), target.to_plugin_target(), dirs, secrets),
@@ -172,9 +172,10 @@ pub fn prepare(
 /// `xp experiment clean`: asks the target's plugin to remove what it built for this project.
 pub fn clean(project: &Project, dirs: &UserDirs, runconfig_name: &str) -> Result<CleanReply, SubmitError> {
     let (_, target, plugin) = configured_target(project, dirs, runconfig_name)?;
-    let secrets = plan::target_secrets(&target, dirs)?;
+    let secrets = plan::target_secrets(project, &target, dirs)?;
     let request = CleanRequest {
         context: plugin.context(project.root(), project.name(), target.to_plugin_target(), dirs, secrets),
+        ..CleanRequest::default()
     };
     let redactor = Redactor::for_secrets(&request.context.secrets);
     let sink = RunSink::new(None, None, true, signals::cancel_requested).with_redactor(redactor.clone());

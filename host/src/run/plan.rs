@@ -114,7 +114,7 @@ pub fn plan(project: &Project, dirs: &UserDirs, cwd: &Path, submission: &Submiss
             runconfig: runconfig.path.clone(),
         })?;
     let target = project.load_target(&target_name)?;
-    let secrets = target_secrets(&target, dirs)?;
+    let secrets = target_secrets(project, &target, dirs)?;
     let script = resolve_script(project, cwd, &submission.script)?;
     if !runconfig.ignored_keys.is_empty() {
         note(
@@ -141,9 +141,15 @@ pub fn plan(project: &Project, dirs: &UserDirs, cwd: &Path, submission: &Submiss
     })
 }
 
-/// The secrets `target`'s settings refer to, from the user's store.
-pub fn target_secrets(target: &ComputeTarget, dirs: &UserDirs) -> Result<BTreeMap<String, String>, SubmitError> {
+/// The secrets `target`'s settings refer to, from the user's store: those stored for this
+/// project's target only.
+pub fn target_secrets(
+    project: &Project,
+    target: &ComputeTarget,
+    dirs: &UserDirs,
+) -> Result<BTreeMap<String, String>, SubmitError> {
     Ok(secrets::resolve(
+        project.root(),
         &target.path,
         &target.to_plugin_target(),
         &SecretStore::new(&dirs.config),

@@ -11,6 +11,7 @@ use xp_plugin_api::abi::{EventSink, LogStream};
 use xp_plugin_api::protocol::events::{self, MetricEvent, ProgressEvent, StatusEvent};
 use xp_plugin_api::{RunStatus, METRIC_LINE_PREFIX};
 
+use super::losses::{describe_io, Losses};
 use crate::history::HistoryStore;
 use crate::secrets::Redactor;
 
@@ -20,12 +21,20 @@ pub struct Recorder<'a> {
     pub run_number: u64,
 }
 
+/// A run's log file, and how many lines went to it.
+struct Log {
+    file: File,
+    path: std::path::PathBuf,
+    lines: u64,
+}
+
 pub struct RunSink<'a> {
     recorder: Option<Recorder<'a>>,
-    log_file: Mutex<Option<File>>,
+    log_file: Mutex<Option<Log>>,
     metric_steps: Mutex<HashMap<String, u64>>,
-    /// History writes that failed; reported once the run ends instead of interrupting it.
-    problems: Mutex<Vec<String>>,
+    /// What could not be written (log, metrics, history, artifacts); recorded with the run and
+    /// told once when it ends, instead of interrupting it.
+    losses: Mutex<Losses>,
     echo: bool,
     /// Echo the plugin's own messages (environment builds, transfers) too; off with --quiet.
     echo_info: bool,
@@ -54,17 +63,18 @@ fn is_chatter(line: &str) -> bool {
 }
 
 impl<'a> RunSink<'a> {
+    /// `log_file` is the run's log and its path (named when writing it fails).
     pub fn new(
         recorder: Option<Recorder<'a>>,
-        log_file: Option<File>,
+        log_file: Option<(File, std::path::PathBuf)>,
         echo: bool,
         cancel_requested: fn() -> bool,
     ) -> Self {
         RunSink {
             recorder,
-            log_file: Mutex::new(log_file),
+            log_file: Mutex::new(log_file.map(|(file, path)| Log { file, path, lines: 0 })),
             metric_steps: Mutex::new(HashMap::new()),
-            problems: Mutex::new(Vec::new()),
+            losses: Mutex::new(Losses::default()),
             echo,
             echo_info: echo,
             cancel_requested,
@@ -96,16 +106,33 @@ impl<'a> RunSink<'a> {
         self
     }
 
-    pub fn take_problems(&self) -> Vec<String> {
-        std::mem::take(&mut *self.problems.lock().expect("no panics while held"))
+    /// What the run could not keep so far, one entry per kind, each saying why (secrets
+    /// masked).
+    pub fn losses(&self) -> Vec<String> {
+        let entries = self.losses.lock().expect("no panics while held").entries();
+        self.redactor.scrub_all(&entries)
     }
 
     fn problem(&self, what: String) {
         let what = self.redactor.scrub(&what).into_owned();
-        self.problems.lock().expect("no panics while held").push(what);
+        self.losses.lock().expect("no panics while held").history(what);
+    }
+
+    /// Writes a note of xp's own to the run's log only: the caller tells the terminal in its
+    /// own words.
+    pub fn log_note(&self, line: &str) {
+        self.write_line_quietly(LogStream::Info, line);
     }
 
     fn write_line(&self, stream: LogStream, line: &str) {
+        self.write_line_echoing(stream, line, true);
+    }
+
+    fn write_line_quietly(&self, stream: LogStream, line: &str) {
+        self.write_line_echoing(stream, line, false);
+    }
+
+    fn write_line_echoing(&self, stream: LogStream, line: &str, echo: bool) {
         let line = self.redactor.scrub(line);
         let line = line.as_ref();
         if stream != LogStream::Info && !line.trim().is_empty() && !is_chatter(line) {
@@ -115,16 +142,21 @@ impl<'a> RunSink<'a> {
             }
             last.push_back(line.to_owned());
         }
-        if self.echo && (stream != LogStream::Info || self.echo_info) {
+        if echo && self.echo && (stream != LogStream::Info || self.echo_info) {
             // Output goes straight to the terminal: a closed pipe must not stop the run.
             let _ = match stream {
                 LogStream::Stdout => writeln!(std::io::stdout().lock(), "{line}"),
                 LogStream::Stderr | LogStream::Info => writeln!(std::io::stderr().lock(), "{line}"),
             };
         }
-        if let Some(file) = self.log_file.lock().expect("no panics while held").as_mut() {
-            if let Err(error) = writeln!(file, "{line}") {
-                self.problem(format!("writing the run's log: {error}"));
+        if let Some(log) = self.log_file.lock().expect("no panics while held").as_mut() {
+            log.lines += 1;
+            if let Err(error) = writeln!(log.file, "{line}") {
+                let line_number = log.lines;
+                self.losses
+                    .lock()
+                    .expect("no panics while held")
+                    .log_line(line_number, || describe_io(&error, &log.path));
             }
         }
     }
@@ -149,7 +181,8 @@ impl<'a> RunSink<'a> {
         };
         let store = recorder.store.lock().expect("no panics while held");
         if let Err(error) = store.add_metric(recorder.run_number, &name, step, &value) {
-            self.problem(format!("recording metric {name}: {error}"));
+            let why = self.redactor.scrub(&error.to_string()).into_owned();
+            self.losses.lock().expect("no panics while held").metric(&name, || why);
         }
     }
 
@@ -165,7 +198,7 @@ impl<'a> RunSink<'a> {
         if let Some(recorder) = &self.recorder {
             let store = recorder.store.lock().expect("no panics while held");
             if let Err(error) = store.set_status(recorder.run_number, status) {
-                self.problem(format!("recording status {status}: {error}"));
+                self.problem(format!("history: recording status {status}: {error}"));
             }
         }
     }
@@ -205,6 +238,11 @@ impl<'a> RunSink<'a> {
 impl EventSink for RunSink<'_> {
     fn log(&self, stream: LogStream, line: RStr<'_>) {
         let line = line.as_str();
+        if stream == LogStream::Info && self.losses.lock().expect("no panics while held").artifact_message(line) {
+            // Kept in the log; the terminal hears of it once, when the run ends.
+            self.write_line_quietly(stream, line);
+            return;
+        }
         if stream == LogStream::Stdout {
             if let Some(at) = line.find(METRIC_LINE_PREFIX) {
                 // Output printed without a newline before the metric stays in the log.

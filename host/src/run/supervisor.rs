@@ -17,17 +17,16 @@ use super::{signals, Finished, SubmitError};
 use crate::history::{process_start, HistoryStore};
 use crate::plugins::{LoadedPlugin, Manifest};
 
-/// What the supervisor needs, written to `<run dir>/launch.json` — in the project folder, so
-/// never with the request's secrets: the supervisor resolves them again.
+/// What the supervisor needs, handed over on its standard input — never through a file: the
+/// arguments and environment may hold a secret the user typed, and the project folder must
+/// not. The request's secrets are left out even there: the supervisor resolves them again.
 #[derive(Serialize, Deserialize)]
 struct LaunchFile {
     request: RunRequest,
     plugin_manifest: PathBuf,
 }
 
-const LAUNCH_FILE: &str = "launch.json";
-
-/// The text of `launch.json`: the request without its secrets.
+/// The launch as the supervisor reads it: the request without its secrets.
 fn launch_file_bytes(request: &RunRequest, plugin_manifest: &Path) -> Vec<u8> {
     let mut request = request.clone();
     request.context.secrets.clear();
@@ -57,12 +56,7 @@ pub fn detach(launched: &Launched, plugin: &LoadedPlugin, store: &mut HistorySto
 }
 
 fn start_supervisor(launched: &Launched, plugin: &LoadedPlugin) -> Result<u32, SubmitError> {
-    let launch_path = launched.run_dir.join(LAUNCH_FILE);
-    std::fs::write(
-        &launch_path,
-        launch_file_bytes(&launched.request, &plugin.manifest.path),
-    )
-    .map_err(io_error("writing", &launch_path))?;
+    let launch = launch_file_bytes(&launched.request, &plugin.manifest.path);
     let exe = std::env::current_exe().map_err(io_error("finding the xp executable", Path::new("xp")))?;
     let supervisor_log = launched.run_dir.join("supervisor.log");
     let log = std::fs::File::create(&supervisor_log).map_err(io_error("creating", &supervisor_log))?;
@@ -70,7 +64,7 @@ fn start_supervisor(launched: &Launched, plugin: &LoadedPlugin) -> Result<u32, S
     command
         .arg("supervise")
         .arg(&launched.run_dir)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(log.try_clone().map_err(io_error("opening", &supervisor_log))?)
         .stderr(log);
     // SAFETY: setsid is async-signal-safe; it detaches the supervisor from the terminal's
@@ -81,7 +75,9 @@ fn start_supervisor(launched: &Launched, plugin: &LoadedPlugin) -> Result<u32, S
             Ok(())
         });
     }
-    let child = command.spawn().map_err(io_error("starting the supervisor", &exe))?;
+    let mut child = command.spawn().map_err(io_error("starting the supervisor", &exe))?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    std::io::Write::write_all(&mut stdin, &launch).map_err(io_error("handing the run to the supervisor", &exe))?;
     Ok(child.id())
 }
 
@@ -89,11 +85,13 @@ fn start_supervisor(launched: &Launched, plugin: &LoadedPlugin) -> Result<u32, S
 /// drives the run to its end. Whatever goes wrong is recorded in the run.
 pub fn supervise(run_dir: &Path) -> Result<Finished, SubmitError> {
     signals::install();
-    let launch_path = run_dir.join(LAUNCH_FILE);
-    let text = std::fs::read(&launch_path).map_err(io_error("reading", &launch_path))?;
+    let mut text = Vec::new();
+    let stdin_name = Path::new("standard input");
+    std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut text)
+        .map_err(io_error("reading the run's launch from", stdin_name))?;
     let file: LaunchFile = serde_json::from_slice(&text).map_err(|error| SubmitError::Io {
-        what: "reading",
-        path: launch_path.clone(),
+        what: "reading the run's launch from",
+        path: stdin_name.to_path_buf(),
         source: std::io::Error::other(error),
     })?;
     let mut request = file.request;
@@ -136,7 +134,7 @@ pub fn supervise(run_dir: &Path) -> Result<Finished, SubmitError> {
         run_dir: run_dir.to_path_buf(),
         tracked: true,
     };
-    let finished = drive(
+    drive(
         &plugin,
         &launched,
         Some(store),
@@ -144,9 +142,7 @@ pub fn supervise(run_dir: &Path) -> Result<Finished, SubmitError> {
             echo: false,
             quiet: false,
         },
-    );
-    let _ = std::fs::remove_file(&launch_path);
-    finished
+    )
 }
 
 #[cfg(test)]

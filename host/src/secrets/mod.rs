@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 pub use redact::{Redactor, MASK};
 pub use resolve::{is_secret_setting, references, resolve, resolve_for_plugin_target, LITERAL_FORBIDDEN};
-pub use store::{SecretId, SecretStore, SECRETS_DIR};
+pub use store::{Binding, SecretId, SecretStore, StoredSecret, SECRETS_DIR};
 
 /// The flag of `xp computetarget attach` that stores a setting's secret again, for messages.
 pub fn attach_flag(setting: &str) -> &'static str {
@@ -58,6 +58,9 @@ pub enum SecretError {
         id: String,
         store: PathBuf,
     },
+
+    #[error("{}: `{}` refers to a secret that was stored for another project or target: a stored secret serves only the project and target that stored it. Re-attach the target to store one for it: {}", at.compute_file.display(), at.key, at.attach_command())]
+    NotThisProject { at: Box<SettingAt> },
 
     #[error("{}: `{}` holds a secret in the project folder, which is often committed; xp keeps secrets only in your own secret store. To fix, re-attach the target: {}, which stores the secret there and writes only a reference into the file (if the file was ever committed or shared, change the secret too)", at.compute_file.display(), at.key, at.attach_command())]
     Literal { at: Box<SettingAt> },

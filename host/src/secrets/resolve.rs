@@ -30,10 +30,12 @@ pub fn references(settings: &Settings) -> Vec<(String, SecretId)> {
         .collect()
 }
 
-/// The secrets that `target`'s settings refer to, by setting name, read from `store`.
-/// `compute_file` is named in errors: a missing secret, a bad reference, or a literal secret
-/// written into the file by hand.
+/// The secrets that `target`'s settings refer to, by setting name, read from `store`: only
+/// those stored for this project (at `project_root`) and target. `compute_file` is named in
+/// errors: a missing secret, another project's, a bad reference, or a literal secret written
+/// into the file by hand.
 pub fn resolve(
+    project_root: &Path,
     compute_file: &Path,
     target: &Target,
     store: &SecretStore,
@@ -53,9 +55,11 @@ pub fn resolve(
         };
         match SecretId::from_reference(text) {
             Some(Ok(id)) => match store.get(&id)? {
-                Some(secret) => {
-                    secrets.insert(key.clone(), secret);
+                Some(secret) if secret.serves(&id, project_root, &target.name, key) => {
+                    secrets.insert(key.clone(), secret.value);
                 }
+                // Neither the id nor the value: the reference may have been copied to probe.
+                Some(_) => return Err(SecretError::NotThisProject { at: at() }),
                 None => {
                     return Err(SecretError::Missing {
                         at: at(),
@@ -82,7 +86,7 @@ pub fn resolve_for_plugin_target(
     let compute_file = project_dir
         .join(crate::project::CONFIG_DIR)
         .join(format!("{}.compute", target.name));
-    resolve(&compute_file, target, &SecretStore::new(user_config_dir))
+    resolve(project_dir, &compute_file, target, &SecretStore::new(user_config_dir))
 }
 
 #[cfg(test)]
@@ -101,16 +105,29 @@ mod tests {
     fn references_resolve_by_setting_name_and_stay_in_the_settings() {
         let home = tempfile::tempdir().unwrap();
         let store = SecretStore::new(home.path());
-        let id = SecretId::for_setting(Path::new("/p"), "gpu", "password");
-        store.put(&id, "hunter2").unwrap();
+        let id = SecretId::generate("gpu", "password");
+        store
+            .put(
+                &id,
+                &crate::secrets::Binding::new(Path::new("/p"), "gpu", "password"),
+                "hunter2",
+            )
+            .unwrap();
         let target = target(serde_json::json!({
             "type": "remote", "address": "h:22", "password": id.reference(), "port": 22,
         }));
-        let secrets = resolve(Path::new("aml_config/gpu.compute"), &target, &store).unwrap();
+        let secrets = resolve(Path::new("/p"), Path::new("aml_config/gpu.compute"), &target, &store).unwrap();
         assert_eq!(secrets.len(), 1);
         assert_eq!(secrets["password"], "hunter2");
         assert_eq!(target.settings["password"], Value::String(id.reference()));
-        assert_eq!(references(&target.settings), vec![("password".to_owned(), id)]);
+        assert_eq!(references(&target.settings), vec![("password".to_owned(), id.clone())]);
+
+        // The same reference from another project is refused, naming neither id nor value.
+        let error = resolve(Path::new("/q"), Path::new("/q/aml_config/gpu.compute"), &target, &store)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("another project or target"), "{error}");
+        assert!(!error.contains(id.as_str()) && !error.contains("hunter2"), "{error}");
     }
 
     #[test]
@@ -118,6 +135,7 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let store = SecretStore::new(&home.path().join("never-made"));
         let secrets = resolve(
+            Path::new("/p"),
             Path::new("x.compute"),
             &target(serde_json::json!({"type": "remote", "password": ""})),
             &store,
@@ -132,7 +150,7 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let store = SecretStore::new(home.path());
         let target = target(serde_json::json!({"type": "remote", "password": "secret:gpu-password-00000000"}));
-        let error = resolve(Path::new("aml_config/gpu.compute"), &target, &store)
+        let error = resolve(Path::new("/p"), Path::new("aml_config/gpu.compute"), &target, &store)
             .unwrap_err()
             .to_string();
         for needle in [
@@ -150,7 +168,7 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let store = SecretStore::new(home.path());
         let target = target(serde_json::json!({"type": "remote", "password": "hunter2"}));
-        let error = resolve(Path::new("gpu.compute"), &target, &store)
+        let error = resolve(Path::new("/p"), Path::new("gpu.compute"), &target, &store)
             .unwrap_err()
             .to_string();
         assert!(error.contains("`password`") && error.contains("--password"), "{error}");
@@ -162,7 +180,7 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let store = SecretStore::new(home.path());
         let target = target(serde_json::json!({"type": "remote", "privateKey": "secret:../../etc/passwd"}));
-        let error = resolve(Path::new("gpu.compute"), &target, &store).unwrap_err();
+        let error = resolve(Path::new("/p"), Path::new("gpu.compute"), &target, &store).unwrap_err();
         assert!(matches!(error, SecretError::BadReference { .. }), "{error}");
     }
 }

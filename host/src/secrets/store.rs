@@ -7,6 +7,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use xp_plugin_api::SECRET_REFERENCE_PREFIX;
 
@@ -17,6 +18,103 @@ pub const SECRETS_DIR: &str = "secrets";
 const DIR_MODE: u32 = 0o700;
 const FILE_MODE: u32 = 0o600;
 const MAX_ID_LEN: usize = 200;
+
+/// `text` as a part of an id: letters, digits, `-` and `_`, at most `limit` characters.
+fn clean(text: &str, limit: usize) -> String {
+    let mut cleaned: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(limit)
+        .collect();
+    if cleaned.is_empty() {
+        cleaned.push('_');
+    }
+    cleaned
+}
+
+/// Fills `buffer` from the kernel's random source.
+fn fill_random(buffer: &mut [u8]) {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        // SAFETY: getrandom(2) writes at most the given length into the buffer.
+        let got = unsafe { libc::getrandom(buffer[filled..].as_mut_ptr().cast(), buffer.len() - filled, 0) };
+        if got > 0 {
+            filled += got as usize;
+        } else if std::io::Error::last_os_error().kind() != ErrorKind::Interrupted {
+            // Without getrandom(2) (very old kernels): the same source as a file.
+            use std::io::Read;
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut file| file.read_exact(&mut buffer[filled..]))
+                .expect("the kernel's random source is readable");
+            return;
+        }
+    }
+}
+
+/// The SHA-256 of a project folder's path, in hex: how a secret names the project it serves.
+pub fn project_key(project_root: &Path) -> String {
+    Sha256::digest(project_root.as_os_str().as_encoded_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Whom a stored secret serves: the project (by [`project_key`]) and target that stored it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binding {
+    pub project_key: String,
+    /// The project's folder as text, for people reading the store.
+    pub project: String,
+    pub target: String,
+    pub setting: String,
+}
+
+impl Binding {
+    pub fn new(project_root: &Path, target: &str, setting: &str) -> Binding {
+        Binding {
+            project_key: project_key(project_root),
+            project: project_root.display().to_string(),
+            target: target.to_owned(),
+            setting: setting.to_owned(),
+        }
+    }
+}
+
+/// A secret as the store holds it.
+#[derive(Debug, Clone)]
+pub struct StoredSecret {
+    pub value: String,
+    /// `None` for a secret written by xp 0.1, which kept only the value.
+    pub binding: Option<Binding>,
+}
+
+impl StoredSecret {
+    /// Whether this secret, stored under `id`, serves `setting` of target `target` of the
+    /// project at `project_root`. One written by xp 0.1 serves the project and target whose
+    /// names its id carries.
+    pub fn serves(&self, id: &SecretId, project_root: &Path, target: &str, setting: &str) -> bool {
+        match &self.binding {
+            Some(binding) => binding.project_key == project_key(project_root) && binding.target == target,
+            None => *id == SecretId::legacy(project_root, target, setting),
+        }
+    }
+}
+
+/// The first line of a secret file of this format; the JSON of [`FileBody`] follows.
+const FORMAT_LINE: &str = "xp-secret 2\n";
+
+#[derive(Serialize, Deserialize)]
+struct FileBody {
+    #[serde(flatten)]
+    binding: Binding,
+    value: String,
+}
 
 /// The name of one secret in the store, safe as a file name: ASCII letters, digits, `-`, `_`
 /// and `.`, not starting with `.`.
@@ -40,29 +138,20 @@ impl SecretId {
         }
     }
 
-    /// The id of a target's setting: `<target>-<setting>-<hash of the project folder>`, so that
-    /// two projects' targets of the same name keep apart, and attaching a target again
-    /// replaces its secret instead of adding one.
-    pub fn for_setting(project_root: &Path, target: &str, setting: &str) -> SecretId {
-        let digest = Sha256::digest(project_root.as_os_str().as_encoded_bytes());
-        let hash: String = digest[..4].iter().map(|byte| format!("{byte:02x}")).collect();
-        let clean = |text: &str, limit: usize| -> String {
-            let mut cleaned: String = text
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .take(limit)
-                .collect();
-            if cleaned.is_empty() {
-                cleaned.push('_');
-            }
-            cleaned
-        };
+    /// A new id for a target's setting: `<target>-<setting>-<32 random hex digits>`. Random, so
+    /// that no one can name another project's secret by guessing; attaching a target again
+    /// stores a new secret and removes the one it replaced.
+    pub fn generate(target: &str, setting: &str) -> SecretId {
+        let mut random = [0u8; 16];
+        fill_random(&mut random);
+        let hex: String = random.iter().map(|byte| format!("{byte:02x}")).collect();
+        SecretId(format!("{}-{}-{hex}", clean(target, 100), clean(setting, 80)))
+    }
+
+    /// The id xp 0.1 gave a target's setting: `<target>-<setting>-<hash of the project folder>`.
+    /// A secret stored under such an id still serves the project and target it names.
+    pub fn legacy(project_root: &Path, target: &str, setting: &str) -> SecretId {
+        let hash: String = project_key(project_root)[..8].to_owned();
         SecretId(format!("{}-{}-{hash}", clean(target, 100), clean(setting, 80)))
     }
 
@@ -141,9 +230,21 @@ impl SecretStore {
         Ok(())
     }
 
-    /// Stores `value` under `id`, replacing any earlier value at once: it is written to a new
-    /// owner-only file beside it, which then takes the old one's place.
-    pub fn put(&self, id: &SecretId, value: &str) -> Result<(), SecretError> {
+    /// Stores `value` under `id` for whom `binding` names, replacing any earlier value at once:
+    /// it is written to a new owner-only file beside it, which then takes the old one's place.
+    pub fn put(&self, id: &SecretId, binding: &Binding, value: &str) -> Result<(), SecretError> {
+        let body = FileBody {
+            binding: binding.clone(),
+            value: value.to_owned(),
+        };
+        let text = format!(
+            "{FORMAT_LINE}{}\n",
+            serde_json::to_string(&body).expect("plain data serialises")
+        );
+        self.put_raw(id, &text)
+    }
+
+    fn put_raw(&self, id: &SecretId, value: &str) -> Result<(), SecretError> {
         self.ensure_dir()?;
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let target = self.path(id);
@@ -181,16 +282,26 @@ impl SecretStore {
         written
     }
 
-    /// The secret stored under `id`, if any.
-    pub fn get(&self, id: &SecretId) -> Result<Option<String>, SecretError> {
+    /// The secret stored under `id`, if any, with whom it serves.
+    pub fn get(&self, id: &SecretId) -> Result<Option<StoredSecret>, SecretError> {
         let path = self.path(id);
-        match std::fs::read(&path) {
-            Ok(bytes) => String::from_utf8(bytes)
-                .map(Some)
-                .map_err(|_| SecretError::NotText { path }),
-            Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(self.io_error("reading", &path)(error)),
-        }
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|_| SecretError::NotText { path: path.clone() })?,
+            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(self.io_error("reading", &path)(error)),
+        };
+        let Some(json) = text.strip_prefix(FORMAT_LINE) else {
+            // Written by xp 0.1: the value alone.
+            return Ok(Some(StoredSecret {
+                value: text,
+                binding: None,
+            }));
+        };
+        let body: FileBody = serde_json::from_str(json).map_err(|_| SecretError::NotText { path })?;
+        Ok(Some(StoredSecret {
+            value: body.value,
+            binding: Some(body.binding),
+        }))
     }
 
     /// Removes the secret stored under `id`; true when there was one.
@@ -216,18 +327,26 @@ mod tests {
         SecretId::parse(text).unwrap()
     }
 
+    fn binding() -> Binding {
+        Binding::new(Path::new("/p/one"), "t", "password")
+    }
+
+    fn value(store: &SecretStore, key: &SecretId) -> Option<String> {
+        store.get(key).unwrap().map(|secret| secret.value)
+    }
+
     #[test]
     fn put_get_remove_with_owner_only_modes() {
         let home = tempfile::tempdir().unwrap();
         let store = SecretStore::new(&home.path().join("config"));
-        assert_eq!(store.get(&id("t-password-1")).unwrap(), None);
-        store.put(&id("t-password-1"), "hunter2\n").unwrap();
-        assert_eq!(store.get(&id("t-password-1")).unwrap().as_deref(), Some("hunter2\n"));
+        assert_eq!(value(&store, &id("t-password-1")), None);
+        store.put(&id("t-password-1"), &binding(), "hunter2\n").unwrap();
+        assert_eq!(value(&store, &id("t-password-1")).as_deref(), Some("hunter2\n"));
         assert_eq!(mode(store.dir()), 0o700);
         assert_eq!(mode(&store.path(&id("t-password-1"))), 0o600);
         assert!(store.remove(&id("t-password-1")).unwrap());
         assert!(!store.remove(&id("t-password-1")).unwrap());
-        assert_eq!(store.get(&id("t-password-1")).unwrap(), None);
+        assert_eq!(value(&store, &id("t-password-1")), None);
     }
 
     #[test]
@@ -235,10 +354,10 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let store = SecretStore::new(home.path());
         let key = id("t-privateKey-1");
-        store.put(&key, "first").unwrap();
+        store.put(&key, &binding(), "first").unwrap();
         let before = std::fs::metadata(store.path(&key)).unwrap();
-        store.put(&key, "second, longer value").unwrap();
-        assert_eq!(store.get(&key).unwrap().as_deref(), Some("second, longer value"));
+        store.put(&key, &binding(), "second, longer value").unwrap();
+        assert_eq!(value(&store, &key).as_deref(), Some("second, longer value"));
         // A rename gives a new file: a reader holding the old one never sees a half-written value.
         use std::os::unix::fs::MetadataExt;
         assert_ne!(before.ino(), std::fs::metadata(store.path(&key)).unwrap().ino());
@@ -256,7 +375,7 @@ mod tests {
         let store = SecretStore::new(home.path());
         std::fs::create_dir(store.dir()).unwrap();
         std::fs::set_permissions(store.dir(), Permissions::from_mode(0o755)).unwrap();
-        store.put(&id("a"), "x").unwrap();
+        store.put(&id("a"), &binding(), "x").unwrap();
         assert_eq!(mode(store.dir()), 0o700);
     }
 
@@ -266,18 +385,22 @@ mod tests {
             assert!(SecretId::parse(bad).is_err(), "{bad:?}");
         }
         assert!(SecretId::parse("gpu-box-password-0a1b2c3d").is_ok());
-        let made = SecretId::for_setting(Path::new("/p/one"), "gpu.box", "pass/word");
+        let made = SecretId::generate("gpu.box", "pass/word");
         assert!(SecretId::parse(made.as_str()).is_ok(), "{made}");
         assert!(made.as_str().starts_with("gpu_box-pass_word-"), "{made}");
     }
 
     #[test]
-    fn ids_differ_between_projects_and_repeat_within_one() {
-        let one = SecretId::for_setting(Path::new("/p/one"), "gpu", "password");
-        let two = SecretId::for_setting(Path::new("/p/two"), "gpu", "password");
+    fn ids_are_random_and_legacy_ids_are_the_path_hash() {
+        let one = SecretId::generate("gpu", "password");
+        let two = SecretId::generate("gpu", "password");
         assert_ne!(one, two);
-        assert_eq!(one, SecretId::for_setting(Path::new("/p/one"), "gpu", "password"));
+        assert_eq!(one.as_str().len(), "gpu-password-".len() + 32, "{one}");
         assert_eq!(SecretId::from_reference(&one.reference()).unwrap().unwrap(), one);
+        // As xp 0.1 made them: `<target>-<setting>-<first 8 hex digits of the path's SHA-256>`.
+        let legacy = SecretId::legacy(Path::new("/p/one"), "gpu", "password");
+        let hash = project_key(Path::new("/p/one"));
+        assert_eq!(legacy.as_str(), format!("gpu-password-{}", &hash[..8]));
         assert!(SecretId::from_reference("plain").is_none());
         assert!(SecretId::from_reference("secret:../../etc/passwd").unwrap().is_err());
     }
@@ -288,8 +411,47 @@ mod tests {
         let blocker = home.path().join("config");
         std::fs::write(&blocker, "a file where a folder should be").unwrap();
         let store = SecretStore::new(&blocker);
-        let error = store.put(&id("t-password-1"), "hunter2").unwrap_err().to_string();
+        let error = store
+            .put(&id("t-password-1"), &binding(), "hunter2")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains(&blocker.display().to_string()), "{error}");
         assert!(!error.contains("hunter2"), "{error}");
+    }
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_serves_only_the_project_and_target_that_stored_it() {
+        let home = tempfile::tempdir().unwrap();
+        let store = SecretStore::new(home.path());
+        let mine = Path::new("/p/mine");
+        let id = SecretId::generate("gpu", "password");
+        store
+            .put(&id, &Binding::new(mine, "gpu", "password"), "hunter2")
+            .unwrap();
+        let secret = store.get(&id).unwrap().unwrap();
+        assert!(secret.serves(&id, mine, "gpu", "password"));
+        assert!(!secret.serves(&id, Path::new("/p/attacker"), "gpu", "password"));
+        assert!(!secret.serves(&id, mine, "other", "password"));
+        let text = std::fs::read_to_string(store.path(&id)).unwrap();
+        assert!(
+            text.starts_with(FORMAT_LINE) && text.contains("\"target\":\"gpu\""),
+            "{text}"
+        );
+
+        // A secret xp 0.1 wrote (the value alone) serves the project whose path hash its id
+        // carries, and the target and setting it names.
+        let legacy = SecretId::legacy(mine, "gpu", "password");
+        store.put_raw(&legacy, "old-value").unwrap();
+        let secret = store.get(&legacy).unwrap().unwrap();
+        assert_eq!(secret.value, "old-value");
+        assert!(secret.binding.is_none());
+        assert!(secret.serves(&legacy, mine, "gpu", "password"));
+        assert!(!secret.serves(&legacy, Path::new("/p/attacker"), "gpu", "password"));
+        assert!(!secret.serves(&legacy, mine, "gpu2", "password"));
     }
 }

@@ -2,11 +2,8 @@
 //! and its artifacts, opened without following any link. Paths never come from a URL: the
 //! run's folder comes from its record, and an artifact must be one the record lists.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::history::RunRecord;
@@ -17,68 +14,33 @@ use crate::history::RunRecord;
 pub enum NotServed {
     #[error("'{0}' is not an artifact of this run")]
     NotListed(String),
-    #[error("'{0}' is not a plain relative path")]
-    BadPath(String),
-    #[error("'{path}' could not be opened without following a link: {source}")]
-    Open {
+    #[error(transparent)]
+    Refused(#[from] crate::history::ArtifactError),
+    #[error("'{path}': {source}")]
+    Io {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("'{0}' is not a regular file")]
-    NotAFile(String),
-}
-
-fn open_at(dir: Option<&OwnedFd>, name: &CString, flags: libc::c_int) -> std::io::Result<OwnedFd> {
-    let at = dir.map_or(libc::AT_FDCWD, |fd| fd.as_raw_fd());
-    // SAFETY: openat(2) with a NUL-terminated name; the result is checked before it is owned.
-    let fd = unsafe { libc::openat(at, name.as_ptr(), flags | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Opens artifact `relative` (e.g. `outputs/model.pkl`) of a run whose folder is `run_dir`,
-/// for reading. It must be listed in the run's record, be a plain relative path (no empty,
-/// `.` or `..` component), and be reached from `run_dir` one component at a time with
-/// `O_NOFOLLOW`, each folder opened relative to the one before: a symbolic link anywhere
-/// below the run's folder, or a swap of a folder for a link while this runs, ends in an error,
-/// never in a file outside. The file must be a regular file (no FIFO that would block, no
-/// device).
-///
-/// Kept as one function so the product-wide artifact rules can replace it in one place.
+/// for reading, with its size. It must be listed in the run's record; the product's one
+/// artifact rule ([`crate::history::open_artifact`]) then opens it without following any link,
+/// and only if it is a regular file.
 pub fn open_artifact(record: &RunRecord, run_dir: &Path, relative: &str) -> Result<(File, u64), NotServed> {
     if !record.artifacts.iter().any(|listed| listed == relative) {
         return Err(NotServed::NotListed(relative.to_owned()));
     }
-    let components: Vec<&str> = relative.split('/').collect();
-    if components
-        .iter()
-        .any(|c| c.is_empty() || *c == "." || *c == ".." || c.contains('\0'))
-    {
-        return Err(NotServed::BadPath(relative.to_owned()));
-    }
-    let open_error = |source| NotServed::Open {
-        path: relative.to_owned(),
-        source,
-    };
-    let base = CString::new(run_dir.as_os_str().as_bytes()).map_err(|_| NotServed::BadPath(relative.to_owned()))?;
-    let mut dir = open_at(None, &base, libc::O_RDONLY | libc::O_DIRECTORY).map_err(open_error)?;
-    let (last, folders) = components.split_last().expect("split gives at least one component");
-    for folder in folders {
-        let name = CString::new(*folder).expect("checked for NUL above");
-        dir = open_at(Some(&dir), &name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW).map_err(open_error)?;
-    }
-    let name = CString::new(*last).expect("checked for NUL above");
-    let fd = open_at(Some(&dir), &name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK).map_err(open_error)?;
-    let file = File::from(fd);
-    let metadata = file.metadata().map_err(open_error)?;
-    if !metadata.file_type().is_file() {
-        return Err(NotServed::NotAFile(relative.to_owned()));
-    }
-    Ok((file, metadata.len()))
+    let file = crate::history::open_artifact(run_dir, relative)?;
+    let size = file
+        .metadata()
+        .map_err(|source| NotServed::Io {
+            path: relative.to_owned(),
+            source,
+        })?
+        .len();
+    Ok((file, size))
 }
 
 /// What a read of a log from an offset gave.
@@ -153,6 +115,8 @@ mod tests {
             driver_pid: None,
             driver_start: None,
             snapshot: None,
+            artifact_links: Vec::new(),
+            lost: Vec::new(),
         }
     }
 

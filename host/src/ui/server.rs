@@ -65,7 +65,7 @@ impl IntoResponse for UiError {
 impl AppState {
     pub fn new(project: Project, dirs: UserDirs, access: Access) -> Result<AppState, HistoryError> {
         // Open one now: a history that cannot be read is an error at start, not per request.
-        let first = HistoryStore::open(&project.xp_dir())?;
+        let first = HistoryStore::open_read(&project.xp_dir())?;
         Ok(AppState {
             project,
             dirs,
@@ -90,7 +90,7 @@ impl AppState {
             let kept = state.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let store = match kept {
                 Some(store) => store,
-                None => HistoryStore::open(&state.xp_dir())?,
+                None => HistoryStore::open_read(&state.xp_dir())?,
             };
             let result = work(&store);
             let mut idle = state.idle.lock().unwrap_or_else(|e| e.into_inner());

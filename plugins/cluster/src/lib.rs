@@ -337,7 +337,7 @@ impl Executor for ClusterExecutor {
             })
             };
             let (outcome, connection) = remote_run::follow_watching(connection, &open, &run_dir, None, &watch, events)?;
-            remote_run::fetch_outputs_and_remove(&connection, &run_dir, &request.artifacts_dir)?;
+            remote_run::fetch_outputs_and_remove(&connection, &run_dir, &request.artifacts_dir, events)?;
             connection.close();
             Ok(outcome)
         })

@@ -226,12 +226,7 @@ impl Executor for DockerExecutor {
         events.status(RunStatus::Running);
         let outcome = engine.run_container(&run, events)?;
         if mounted {
-            outputs::collect(&request.snapshot_dir.join("outputs"), &request.artifacts_dir).map_err(|e| {
-                PluginFailure::new(format!(
-                    "collecting outputs/ into {}: {e}",
-                    request.artifacts_dir.display()
-                ))
-            })?;
+            outputs::collect(&request.snapshot_dir.join("outputs"), &request.artifacts_dir, events);
         }
         Ok(outcome)
     }

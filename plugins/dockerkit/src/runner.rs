@@ -204,7 +204,7 @@ impl Engine {
             )));
         }
         if let Some((path, destination)) = &run.download {
-            self.download_folder(id, path, destination).await?;
+            self.download_folder(id, path, destination, events).await?;
         }
         Ok(if cancelled {
             RunOutcome::canceled(exit_code)
@@ -213,8 +213,16 @@ impl Engine {
         })
     }
 
-    /// Copies a folder out of the container into `destination`; a missing folder is no error.
-    async fn download_folder(&self, id: &str, path: &str, destination: &std::path::Path) -> Result<(), PluginFailure> {
+    /// Copies a run's outputs folder out of the container into `destination` by the rule of
+    /// [`xp_plugin_sdk::artifacts`], telling the run's log what was left out; a missing
+    /// folder is no error.
+    async fn download_folder(
+        &self,
+        id: &str,
+        path: &str,
+        destination: &std::path::Path,
+        events: &Events<'_>,
+    ) -> Result<(), PluginFailure> {
         let mut stream = self.docker().download_from_container(
             id,
             Some(DownloadFromContainerOptionsBuilder::default().path(path).build()),
@@ -232,8 +240,7 @@ impl Engine {
                 }
             }
         }
-        archive::unpack_folder(bytes.as_slice(), destination)
-            .map(|_| ())
-            .map_err(|e| PluginFailure::new(format!("unpacking outputs into {}: {e}", destination.display())))
+        archive::unpack_outputs(bytes.as_slice(), destination).send(events);
+        Ok(())
     }
 }

@@ -140,12 +140,7 @@ impl Executor for LocalExecutor {
             .envs(&environment);
         events.status(RunStatus::Running);
         let outcome = process::run_streaming(command, &format!("{}", program.display()), events)?;
-        outputs::collect(&request.snapshot_dir.join("outputs"), &request.artifacts_dir).map_err(|e| {
-            PluginFailure::new(format!(
-                "collecting outputs/ into {}: {e}",
-                request.artifacts_dir.display()
-            ))
-        })?;
+        outputs::collect(&request.snapshot_dir.join("outputs"), &request.artifacts_dir, events);
         Ok(outcome)
     }
 }

@@ -128,7 +128,7 @@ impl Executor for RemoteExecutor {
             let reconnect = || login.connect(None);
             let (outcome, connection) = remote_run::follow(connection, &reconnect, &run_dir, None, events)?;
             mark("followed to the end");
-            remote_run::fetch_outputs_and_remove(&connection, &run_dir, &request.artifacts_dir)?;
+            remote_run::fetch_outputs_and_remove(&connection, &run_dir, &request.artifacts_dir, events)?;
             mark("outputs fetched, run folder removed");
             connection.close();
             Ok(outcome)

@@ -180,7 +180,7 @@ impl Executor for RemoteDockerExecutor {
             };
             let (outcome, connection) =
                 remote_run::follow_watching(connection, &reconnect, &run_dir, Some(&stop), &no_gpus, events)?;
-            remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir)?;
+            remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir, events)?;
             let _ = connection.exec(&format!("docker rm -f {} >/dev/null 2>&1", quote(&name)), None);
             remote_run::remove(&connection, &run_dir)?;
             Ok(outcome)

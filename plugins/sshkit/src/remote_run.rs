@@ -30,10 +30,28 @@ pub struct RemoteCommand {
     pub preamble: Vec<String>,
 }
 
-/// The wrapper script: records its process group, runs the program with output to files,
-/// and records the exit code.
+/// A shell function: `xp_end SIGNAL RUN_ID` signals every process of this user whose
+/// environment says it belongs to the run (xp gives every script `XP_RUN_ID`), so that
+/// processes that left the run's session (`setsid`, a double fork) end with it. One `grep`
+/// reads every `/proc/<pid>/environ` (GNU grep's `-z`). No single quote inside: it is also
+/// handed to `sh -c` in a variable.
+const END_RUN_FUNCTION: &str = r#"xp_end() { for f in $(grep -lxzF "XP_RUN_ID=$2" /proc/[0-9]*/environ 2>/dev/null); do q=${f#/proc/}; q=${q%/environ}; [ "$q" != "$$" ] && kill -$1 "$q" 2>/dev/null; done; }"#;
+
+/// The wrapper script: records its process group and the run's id, runs the program with
+/// output to files, ends whatever the program left behind (in its group, or elsewhere with the
+/// run's `XP_RUN_ID`), and records the exit code.
 pub fn wrapper_script(command: &RemoteCommand) -> Result<String, PluginFailure> {
-    let mut script = String::from("#!/bin/sh\n# Written by xp: runs one script, detached from the connection.\necho $$ > pid.tmp && mv pid.tmp pid\ncd work || exit 97\n");
+    let run_id = command
+        .environment
+        .iter()
+        .find(|(name, _)| name == "XP_RUN_ID")
+        .map(|(_, value)| value.as_str());
+    let mut script = String::from("#!/bin/sh\n# Written by xp: runs one script, detached from the connection.\necho $$ > pid.tmp && mv pid.tmp pid\n");
+    if let Some(run_id) = run_id {
+        script.push_str(&format!("printf '%s\\n' {} > run_id\n", quote(run_id)));
+    }
+    script.push_str(END_RUN_FUNCTION);
+    script.push_str("\ncd work || exit 97\n");
     for (name, value) in &command.environment {
         if !is_variable_name(name) {
             return Err(PluginFailure::new(format!(
@@ -51,7 +69,14 @@ pub fn wrapper_script(command: &RemoteCommand) -> Result<String, PluginFailure> 
         "{} > ../stdout.log 2> ../stderr.log < /dev/null\n",
         argv.join(" ")
     ));
-    script.push_str("echo $? > ../exit_code.tmp && mv ../exit_code.tmp ../exit_code\n");
+    script.push_str("code=$?\n");
+    if let Some(run_id) = run_id {
+        // Unset first, so that the search does not find itself.
+        script.push_str(&format!("unset XP_RUN_ID\nxp_end KILL {}\n", quote(run_id)));
+    }
+    script.push_str("echo $code > ../exit_code.tmp && mv ../exit_code.tmp ../exit_code\n");
+    // What is left in the run's group goes too, this shell last.
+    script.push_str("kill -KILL -- -$$ 2>/dev/null\n");
     Ok(script)
 }
 
@@ -78,13 +103,14 @@ pub fn start(
 /// recorded its process group.
 pub const LAUNCH: &str = "(setsid sh xp-run.sh </dev/null >/dev/null 2>&1 &) && i=0; while [ ! -f pid ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done; [ -f pid ]";
 
-/// Asks the run's process group to stop: SIGTERM now, SIGKILL after the grace period.
-/// `also` is a shell command run first (e.g. stopping a container the group started).
+/// Asks the run's processes to stop — its process group, and those that left it but carry the
+/// run's `XP_RUN_ID` — SIGTERM now, SIGKILL after the grace period. `also` is a shell command
+/// run first (e.g. stopping a container the group started).
 pub fn cancel(connection: &Connection, run_dir: &str, also: Option<&str>) -> Result<(), PluginFailure> {
     // The delayed SIGKILL runs in a session of its own: a plain background job would end with
     // this command's SSH session, before its time comes.
     let command = format!(
-        "cd {run} && p=$(cat pid) || exit 0\n{also}\nkill -TERM -- -$p 2>/dev/null\nsetsid sh -c \"sleep {CANCEL_GRACE_SECONDS}; kill -KILL -- -$p 2>/dev/null\" </dev/null >/dev/null 2>&1 &",
+        "cd {run} && p=$(cat pid) || exit 0\nr=$(cat run_id 2>/dev/null)\nend='{END_RUN_FUNCTION}'\n{END_RUN_FUNCTION}\n{also}\nkill -TERM -- -$p 2>/dev/null\n[ -n \"$r\" ] && xp_end TERM \"$r\"\nsetsid sh -c \"$end; sleep {CANCEL_GRACE_SECONDS}; kill -KILL -- -$p 2>/dev/null; [ -n \\\"$r\\\" ] && xp_end KILL \\\"$r\\\"\" </dev/null >/dev/null 2>&1 &",
         run = shell_path(run_dir),
         also = also.unwrap_or(":"),
     );
@@ -291,43 +317,63 @@ fn follow_once(
     Ok(code)
 }
 
-/// Copies the run's `work/outputs/` into `destination`.
+/// Copies the run's `work/outputs/` into `destination` by the rule of
+/// [`xp_plugin_sdk::artifacts`], telling the run's log what was left out. Only a lost
+/// connection fails: an entry the host's `tar` could not read is reported, and the others
+/// come back.
 pub fn fetch_outputs(
     connection: &Connection,
     run_dir: &str,
     destination: &std::path::Path,
+    events: &Events<'_>,
 ) -> Result<(), PluginFailure> {
-    let command = format!(
-        "cd {run}/work && if [ -d outputs ]; then tar -cf - outputs; fi",
-        run = shell_path(run_dir)
-    );
-    let tar = connection.run("packing outputs/", &command, None)?;
-    if tar.is_empty() {
-        return Ok(());
-    }
-    xp_plugin_sdk::archive::unpack_folder(tar.as_slice(), destination)
-        .map(|_| ())
-        .map_err(|e| PluginFailure::new(format!("unpacking outputs/ into {}: {e}", destination.display())))
+    fetch(connection, run_dir, destination, false, events)
 }
 
-/// Copies the run's `work/outputs/` into `destination` and removes the run's folder, in one
-/// command (the folder goes even when packing fails, as a failed run's would).
+/// [`fetch_outputs`] and [`remove`] in one command (the folder goes even when packing fails,
+/// as a failed run's would).
 pub fn fetch_outputs_and_remove(
     connection: &Connection,
     run_dir: &str,
     destination: &std::path::Path,
+    events: &Events<'_>,
 ) -> Result<(), PluginFailure> {
-    let command = format!(
-        "{{ cd {run}/work && if [ -d outputs ]; then tar -cf - outputs; fi; }}; s=$?; cd && rm -rf {run}; exit $s",
-        run = shell_path(run_dir)
-    );
-    let tar = connection.run("packing outputs/ and removing the run's folder", &command, None)?;
-    if tar.is_empty() {
-        return Ok(());
+    fetch(connection, run_dir, destination, true, events)
+}
+
+fn fetch(
+    connection: &Connection,
+    run_dir: &str,
+    destination: &std::path::Path,
+    and_remove: bool,
+    events: &Events<'_>,
+) -> Result<(), PluginFailure> {
+    let pack = "if [ -d outputs ] && [ ! -L outputs ]; then tar -cf - outputs; elif [ -e outputs ] || [ -L outputs ]; then echo 'outputs is not a folder (a link or a file); nothing came back' >&2; fi";
+    let command = if and_remove {
+        format!(
+            "{{ cd {run}/work && {pack}; }}; s=$?; cd && rm -rf {run}; exit $s",
+            run = shell_path(run_dir)
+        )
+    } else {
+        format!("cd {run}/work && {pack}", run = shell_path(run_dir))
+    };
+    let packed = connection.exec(&command, None)?;
+    let mut report = if packed.stdout.is_empty() {
+        xp_plugin_sdk::artifacts::Report::default()
+    } else {
+        xp_plugin_sdk::archive::unpack_outputs(packed.stdout.as_slice(), destination)
+    };
+    // GNU tar names each entry it could not read and still packs the others.
+    for line in packed.stderr.lines().map(str::trim).filter(|line| !line.is_empty()) {
+        let line = line.strip_prefix("tar: ").unwrap_or(line);
+        match line.strip_prefix("outputs/").and_then(|rest| rest.split_once(": ")) {
+            Some((name, error)) => report.lose(name.as_bytes(), format!("on the host: {error}")),
+            None if line.starts_with("Exiting with failure") => {}
+            None => report.lose(b"", format!("on the host: {line}")),
+        }
     }
-    xp_plugin_sdk::archive::unpack_folder(tar.as_slice(), destination)
-        .map(|_| ())
-        .map_err(|e| PluginFailure::new(format!("unpacking outputs/ into {}: {e}", destination.display())))
+    report.send(events);
+    Ok(())
 }
 
 /// Removes the run's folder on the host (the file cache stays).
@@ -346,6 +392,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_wrapper_ends_what_the_run_left() {
+        let script = wrapper_script(&RemoteCommand {
+            argv: vec!["python3".into(), "train.py".into()],
+            environment: vec![("XP_RUN_ID".into(), "proj_1".into())],
+            preamble: vec![],
+        })
+        .unwrap();
+        assert!(script.contains("printf '%s\\n' 'proj_1' > run_id"), "{script}");
+        assert!(script.contains("unset XP_RUN_ID\nxp_end KILL 'proj_1'"), "{script}");
+        assert!(script.ends_with("kill -KILL -- -$$ 2>/dev/null\n"), "{script}");
+        assert!(!END_RUN_FUNCTION.contains('\''));
+    }
+
+    #[test]
     fn the_wrapper_quotes_every_value() {
         let script = wrapper_script(&RemoteCommand {
             argv: vec!["python3".into(), "train.py".into(), "'; rm -rf ~ #".into()],
@@ -355,6 +415,7 @@ mod tests {
         .unwrap();
         assert!(script.contains("export GREETING='$(id) it'\\''s'"), "{script}");
         assert!(script.contains("'python3' 'train.py' ''\\''; rm -rf ~ #'"), "{script}");
+        assert!(!script.contains("xp_end KILL"), "no run id, no search: {script}");
         assert!(wrapper_script(&RemoteCommand {
             argv: vec![],
             environment: vec![("A B".into(), String::new())],

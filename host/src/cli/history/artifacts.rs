@@ -1,40 +1,97 @@
 //! Artifacts and assets: `history download`, `history promote`, `asset list`, and
 //! `history delete`, which removes runs with their files.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
+use xp_plugin_sdk::artifacts::prepare_parents;
 
 use super::super::args::{AssetCommand, OutputFormat};
 use super::super::output;
 use super::super::CommandContext;
-use crate::history::{format_utc, now_ms, HistoryStore, RunRecord};
+use crate::history::artifacts::{a_few, name_bytes, ArtifactLink};
+use crate::history::{format_utc, now_ms, open_artifact, HistoryStore, RunRecord};
 use crate::project::{validate_name, Project};
 
-/// The files of a run matching `selector` (an artifact path or a folder of them).
-fn select<'a>(record: &'a RunRecord, selector: Option<&str>) -> anyhow::Result<Vec<&'a String>> {
+/// What a selector picks from a run: its files, and the links it names (never followed).
+struct Selection<'a> {
+    files: Vec<&'a String>,
+    links: Vec<&'a ArtifactLink>,
+}
+
+/// Whether a recorded name is `selector` or lies in the folder `selector`.
+fn selected(name: &str, selector: &str) -> bool {
+    name == selector || name.strip_prefix(selector).is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// The artifacts of a run matching `selector` (an artifact path or a folder of them).
+fn select<'a>(record: &'a RunRecord, selector: Option<&str>) -> anyhow::Result<Selection<'a>> {
     let Some(selector) = selector else {
-        return Ok(record.artifacts.iter().collect());
+        return Ok(Selection {
+            files: record.artifacts.iter().collect(),
+            links: record.artifact_links.iter().collect(),
+        });
     };
     let selector = selector.trim_end_matches('/');
-    let chosen: Vec<&String> = record
-        .artifacts
-        .iter()
-        .filter(|a| a.as_str() == selector || a.starts_with(&format!("{selector}/")))
-        .collect();
-    if chosen.is_empty() {
+    let selection = Selection {
+        files: record.artifacts.iter().filter(|a| selected(a, selector)).collect(),
+        links: record
+            .artifact_links
+            .iter()
+            .filter(|link| selected(&link.path, selector))
+            .collect(),
+    };
+    if selection.files.is_empty() && selection.links.is_empty() {
         bail!(
-            "run {} has no artifact '{selector}'; it has: {}",
+            "run {} has no artifact '{}'; it has: {}",
             record.run_id,
-            if record.artifacts.is_empty() {
-                "none".to_owned()
-            } else {
-                record.artifacts.join(", ")
-            }
+            output::one_line(selector),
+            a_few(&record.artifacts)
         );
     }
-    Ok(chosen)
+    Ok(selection)
+}
+
+/// Why a file of a download cannot be written at `target` below `destination`, if it cannot:
+/// nothing is created to find out, and no link in the way is followed.
+fn blocked(destination: &Path, relative: &[u8], overwrite: bool) -> Option<String> {
+    let mut path = destination.to_path_buf();
+    let parts: Vec<&[u8]> = relative.split(|b| *b == b'/').collect();
+    let (last, folders) = parts.split_last()?;
+    for part in folders {
+        path.push(OsStr::from_bytes(part));
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Some(format!("{} is a link; xp does not write through links", path.display()))
+            }
+            Ok(_) => return Some(format!("{} is not a folder", path.display())),
+            Err(_) => return None,
+        }
+    }
+    path.push(OsStr::from_bytes(last));
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_dir() => Some(format!("{} is a folder", path.display())),
+        Ok(_) if !overwrite => Some(format!("{} exists; pass --overwrite to replace it", path.display())),
+        _ => None,
+    }
+}
+
+/// Writes the content of `source` as a new file at `target` (replacing a file or link there,
+/// never writing through one).
+fn write_new(mut source: std::fs::File, target: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    xp_plugin_sdk::artifacts::clear_place(target)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(target)?;
+    std::io::copy(&mut source, &mut file)?;
+    Ok(())
 }
 
 pub fn download(
@@ -46,29 +103,56 @@ pub fn download(
     overwrite: bool,
 ) -> anyhow::Result<i32> {
     let record = store.get(run)?;
-    let files = select(&record, artifact)?;
+    let selection = select(&record, artifact)?;
     let run_dir = store.run_dir(&record.run_id);
     let destination = context.cwd.join(dir);
-    // Check everything first: a refused download changes nothing.
-    for file in &files {
-        let source = run_dir.join(file);
-        if !source.is_file() {
+    // Links are recorded, never followed: asked for by name, one is an error; inside a
+    // folder, they are skipped and named.
+    if let [link] = selection.links.as_slice() {
+        if selection.files.is_empty() {
             bail!(
-                "artifact {file} of run {} is missing from {}",
+                "{} of run {} is a link (to {}), not a file: xp never follows links in a run's outputs, so there is nothing to download",
+                link.path,
                 record.run_id,
-                source.display()
+                link.target
             );
         }
-        let target = destination.join(file);
-        if target.exists() && !overwrite {
-            bail!("{} exists; pass --overwrite to replace it", target.display());
-        }
     }
-    for file in &files {
-        let target = destination.join(file);
-        std::fs::create_dir_all(target.parent().expect("artifact paths have a folder"))
-            .with_context(|| format!("creating {}", destination.display()))?;
-        std::fs::copy(run_dir.join(file), &target).with_context(|| format!("writing {}", target.display()))?;
+    // Check everything first: a refused download changes nothing.
+    let mut problems = Vec::new();
+    let mut files = Vec::new();
+    for name in &selection.files {
+        let bytes = match name_bytes(name) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                problems.push(error.to_string());
+                continue;
+            }
+        };
+        if let Err(error) = open_artifact(&run_dir, name) {
+            problems.push(error.to_string());
+            continue;
+        }
+        if let Some(problem) = blocked(&destination, &bytes, overwrite) {
+            problems.push(problem);
+            continue;
+        }
+        files.push((name, bytes));
+    }
+    if !problems.is_empty() {
+        bail!(
+            "nothing was downloaded from run {}: {} of its {} file(s) cannot be: {}",
+            record.run_id,
+            problems.len(),
+            selection.files.len(),
+            a_few(&problems)
+        );
+    }
+    for (name, bytes) in &files {
+        let source = open_artifact(&run_dir, name)?;
+        let target = prepare_parents(&destination, bytes)
+            .with_context(|| format!("creating the folders of {name} in {}", destination.display()))?;
+        write_new(source, &target).with_context(|| format!("writing {}", target.display()))?;
     }
     if !context.quiet {
         eprintln!(
@@ -77,6 +161,18 @@ pub fn download(
             record.run_id,
             destination.display()
         );
+        if !selection.links.is_empty() {
+            let links: Vec<String> = selection
+                .links
+                .iter()
+                .map(|link| format!("{} -> {}", link.path, link.target))
+                .collect();
+            eprintln!(
+                "Skipped {} link(s), which xp never follows: {}",
+                links.len(),
+                a_few(&links)
+            );
+        }
     }
     Ok(0)
 }
@@ -108,17 +204,24 @@ pub fn promote(
 ) -> anyhow::Result<i32> {
     validate_name(name, "asset")?;
     let record = store.get(run)?;
-    if !record.artifacts.iter().any(|a| a == artifact_path) {
+    if let Some(link) = record.artifact_links.iter().find(|link| link.path == artifact_path) {
         bail!(
-            "run {} has no artifact '{artifact_path}'; it has: {}",
+            "{} of run {} is a link (to {}), not a file: xp never follows links in a run's outputs, so it cannot be promoted",
+            link.path,
             record.run_id,
-            if record.artifacts.is_empty() {
-                "none".to_owned()
-            } else {
-                record.artifacts.join(", ")
-            }
+            link.target
         );
     }
+    if !record.artifacts.iter().any(|a| a == artifact_path) {
+        bail!(
+            "run {} has no artifact '{}'; it has: {}",
+            record.run_id,
+            output::one_line(artifact_path),
+            a_few(&record.artifacts)
+        );
+    }
+    // What the record says must still be a file, reached without a link.
+    open_artifact(&store.run_dir(&record.run_id), artifact_path)?;
     let link_path = assets_dir(project).join(format!("{name}.link"));
     if link_path.exists() && !force {
         bail!(
@@ -170,11 +273,14 @@ pub fn assets(context: &CommandContext, command: AssetCommand) -> anyhow::Result
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let link: AssetLink =
             serde_json::from_str(&text).with_context(|| format!("{} is not an xp asset link", path.display()))?;
-        let exists = project.root().join(&link.location).is_file();
+        // The file the link names, checked by the run and artifact it records (never by its
+        // `location` text, which anyone editing the file could point anywhere).
+        let exists = is_run_id(&link.run_id)
+            && open_artifact(&project.xp_dir().join("runs").join(&link.run_id), &link.artifact_path).is_ok();
         rows.push(vec![
             link.name.clone(),
             link.run_id.clone(),
-            link.artifact_path.clone(),
+            output::one_line(&link.artifact_path),
             format_utc(link.created_ms),
             if exists {
                 "yes".into()
@@ -194,6 +300,13 @@ pub fn assets(context: &CommandContext, command: AssetCommand) -> anyhow::Result
         )),
     }
     Ok(0)
+}
+
+/// Whether `text` could be a run id (`<project>_<epoch-ms>`): nothing that leaves `runs/`.
+fn is_run_id(text: &str) -> bool {
+    !text.is_empty()
+        && !text.starts_with('.')
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// `30d`, `12h`, `90m`, `45s` in milliseconds.

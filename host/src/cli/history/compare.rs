@@ -65,6 +65,7 @@ pub fn compare(store: &HistoryStore, runs: &[String], format: OutputFormat) -> a
             "created": format_utc(record.created_ms),
             "duration_ms": record.duration_ms(now),
             "exit_code": record.exit_code,
+            "lost": record.lost,
             "metrics": metrics,
         }));
     }
@@ -81,13 +82,25 @@ pub fn compare(store: &HistoryStore, runs: &[String], format: OutputFormat) -> a
     };
     let mut rows = vec![
         field("Run id", &|c| text(&c["run_id"])),
-        field("Status", &|c| text(&c["status"])),
+        field("Status", &|c| {
+            let incomplete = c["lost"].as_array().is_some_and(|lost| !lost.is_empty());
+            format!(
+                "{}{}",
+                text(&c["status"]),
+                if incomplete { " (incomplete)" } else { "" }
+            )
+        }),
         field("Target", &|c| text(&c["target"])),
         field("Script", &|c| text(&c["script"])),
         field("Arguments", &|c| {
             c["arguments"]
                 .as_array()
-                .map(|a| a.iter().map(text).collect::<Vec<_>>().join(" "))
+                .map(|a| {
+                    a.iter()
+                        .map(|v| output::one_line(&text(v)))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
                 .unwrap_or_default()
         }),
         field("Duration", &|c| {

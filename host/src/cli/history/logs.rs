@@ -32,6 +32,8 @@ fn watch(run_dir: &Path) -> Option<(notify::RecommendedWatcher, Receiver<()>)> {
 
 pub fn print(store: &HistoryStore, run: &str, follow: bool) -> anyhow::Result<i32> {
     let mut record = store.get(run)?;
+    // Nothing can be written to a read-only history: there is nothing to wait for.
+    let follow = follow && store.read_only().is_none();
     let path = store.run_dir(&record.run_id).join("output.log");
     let mut out = std::io::stdout().lock();
     let mut position = 0u64;
@@ -60,7 +62,9 @@ pub fn print(store: &HistoryStore, run: &str, follow: bool) -> anyhow::Result<i3
             break;
         }
         if last_status_check.elapsed() >= STATUS_EVERY {
-            // Read once more after the run ended so no last line is lost.
+            // Read once more after the run ended so no last line is lost. A driver that
+            // vanished meanwhile ends the run here (where the history can be written).
+            store.reap_vanished()?;
             record = store.get(&record.run_id)?;
             last_status_check = Instant::now();
             if record.status.is_final() {
@@ -86,6 +90,11 @@ pub fn print(store: &HistoryStore, run: &str, follow: bool) -> anyhow::Result<i3
         .map(|code| format!(", exit code {code}"))
         .unwrap_or_default();
     let error = record.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
-    eprintln!("Run {}: {}{exit}{error}", record.run_id, record.status);
+    let lost = if record.lost.is_empty() {
+        String::new()
+    } else {
+        format!("; incomplete: {}", record.lost.join("; "))
+    };
+    eprintln!("Run {}: {}{exit}{error}{lost}", record.run_id, record.status);
     Ok(0)
 }

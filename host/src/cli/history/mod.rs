@@ -12,11 +12,26 @@ pub use artifacts::assets;
 use super::args::{HistoryCommand, HistoryListArgs, OutputFormat};
 use super::output;
 use super::CommandContext;
-use crate::history::{format_duration, format_utc, now_ms, HistoryStore, ListFilter, RunRecord};
+use crate::history::{format_duration, format_utc, now_ms, HistoryStore, ListFilter, RunRecord, Unwritable};
 
 pub fn run(context: &CommandContext, command: HistoryCommand) -> anyhow::Result<i32> {
     let project = context.project()?;
-    let store = HistoryStore::open(&project.xp_dir())?;
+    // Reading works where nothing can be written (a read-only or full disk); where it can
+    // be written, runs whose driver vanished are closed first, in this one explicit step.
+    let store = HistoryStore::open_read(&project.xp_dir())?;
+    match store.read_only() {
+        None => {
+            store.reap_vanished()?;
+        }
+        Some(cause) if !context.quiet => eprintln!(
+            "note: the run history is read-only here ({}): it is shown as it was recorded",
+            match cause {
+                Unwritable::ReadOnly => "a read-only file system",
+                Unwritable::Full => "no space left on device",
+            }
+        ),
+        Some(_) => {}
+    }
     match command {
         HistoryCommand::List(args) => list(&store, args),
         HistoryCommand::Info { run, output } => {
@@ -105,9 +120,9 @@ fn list(store: &HistoryStore, args: HistoryListArgs) -> anyhow::Result<i32> {
                     vec![
                         r.run_number.to_string(),
                         r.run_id.clone(),
-                        r.status.to_string(),
-                        r.target.clone(),
-                        r.script.clone(),
+                        r.status_text(),
+                        output::one_line(&r.target),
+                        output::one_line(&r.script),
                         format_utc(r.created_ms),
                         r.duration_ms(now).map(format_duration).unwrap_or_default(),
                     ]
@@ -135,9 +150,17 @@ fn show(record: &RunRecord, format: OutputFormat) {
             let mut rows = vec![
                 vec!["Run id".into(), record.run_id.clone()],
                 vec!["Run number".into(), record.run_number.to_string()],
-                vec!["Status".into(), record.status.to_string()],
-                vec!["Script".into(), record.script.clone()],
-                vec!["Arguments".into(), record.arguments.join(" ")],
+                vec!["Status".into(), record.status_text()],
+                vec!["Script".into(), output::one_line(&record.script)],
+                vec![
+                    "Arguments".into(),
+                    record
+                        .arguments
+                        .iter()
+                        .map(|argument| output::one_line(argument))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ],
                 vec!["Target".into(), record.target.clone()],
                 vec!["Run configuration".into(), record.runconfig.clone()],
                 vec!["Created (UTC)".into(), format_utc(record.created_ms)],
@@ -155,6 +178,9 @@ fn show(record: &RunRecord, format: OutputFormat) {
             if let Some(error) = &record.error {
                 rows.push(vec!["Error".into(), error.clone()]);
             }
+            if !record.lost.is_empty() {
+                rows.push(vec!["Lost".into(), record.lost.join("\n")]);
+            }
             if let Some(commit) = &record.git_commit {
                 rows.push(vec!["Git commit".into(), commit.clone()]);
             }
@@ -171,12 +197,20 @@ fn show(record: &RunRecord, format: OutputFormat) {
             }
             for (name, value) in &record.metrics {
                 rows.push(vec![
-                    format!("Metric {name}"),
+                    format!("Metric {}", output::one_line(name)),
                     super::computetarget::display_value(value),
                 ]);
             }
             if !record.artifacts.is_empty() {
                 rows.push(vec!["Artifacts".into(), record.artifacts.join("\n")]);
+            }
+            if !record.artifact_links.is_empty() {
+                let links: Vec<String> = record
+                    .artifact_links
+                    .iter()
+                    .map(|link| format!("{} -> {}", link.path, link.target))
+                    .collect();
+                rows.push(vec!["Links (not followed)".into(), links.join("\n")]);
             }
             output::print(&output::table(&["FIELD", "VALUE"], rows));
         }
