@@ -3,11 +3,11 @@
 //! group (`setsid`, double forks), and all of it is ended when the run is cancelled or the main
 //! process exits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use xp_plugin_api::abi::LogStream;
@@ -19,6 +19,9 @@ pub const CANCEL_GRACE: Duration = Duration::from_secs(3);
 /// still hold its pipes) before xp stops listening.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(50);
+/// How often the script's tree is recorded (so an escapee is known as the run's) and its
+/// ended escapees reaped.
+const TRACK_EVERY: Duration = Duration::from_millis(250);
 
 enum Message {
     Line(LogStream, String),
@@ -107,44 +110,119 @@ fn become_subreaper() {
     }
 }
 
-/// Every process of a run on this machine (but its process group, signalled as a group):
-/// every descendant of this process (the script's tree and the orphans adopted as its subreaper), and, when
-/// `run_id` is given, every process whose environment names the run.
-fn processes_of(run_id: Option<&str>) -> Vec<u32> {
+/// The runs this process is driving now, by their script's pid: several run at once in one
+/// process (a test harness, a plugin that runs steps in parallel), and each must end and reap
+/// only what is its own, never another run's script or escapees.
+static ACTIVE: Mutex<Vec<Tracked>> = Mutex::new(Vec::new());
+
+/// What one run is known to own.
+struct Tracked {
+    script: u32,
+    /// Every process ever seen in the script's tree: an escapee re-parented to this process
+    /// (as its subreaper) is still known as this run's.
+    seen: HashSet<u32>,
+}
+
+/// Registers a run's script while it goes; dropping it forgets the run.
+struct Registration {
+    script: u32,
+}
+
+impl Registration {
+    /// Spawns `command` and registers it, under the lock, so no other run ever sees the new
+    /// script as an unregistered child to adopt.
+    fn spawn(command: &mut Command) -> std::io::Result<(std::process::Child, Registration)> {
+        let mut active = active();
+        let child = command.spawn()?;
+        let script = child.id();
+        active.push(Tracked {
+            script,
+            seen: HashSet::new(),
+        });
+        Ok((child, Registration { script }))
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        active().retain(|tracked| tracked.script != self.script);
+    }
+}
+
+fn active() -> std::sync::MutexGuard<'static, Vec<Tracked>> {
+    ACTIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Whether `pid` descends from `ancestor` (however deep) in `parents`.
+fn descends_from(parents: &HashMap<u32, u32>, pid: u32, ancestor: u32) -> bool {
+    let mut at = pid;
+    for _ in 0..4096 {
+        match parents.get(&at) {
+            Some(&parent) if parent == ancestor => return true,
+            Some(&parent) if parent > 1 => at = parent,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// Every process of the run whose script is `script` (but its process group, signalled as a
+/// group): the script's tree; the processes that left it and were adopted here, when seen in
+/// the tree before (or, when this process drives no other run, any adopted process that is no
+/// run's script); their descendants; and, when `run_id` is given, every process whose
+/// environment names the run. Records the tree in the run's `seen` set.
+fn processes_of(script: u32, run_id: Option<&str>) -> Vec<u32> {
     let me = std::process::id();
     let parents = parents();
-    let mut found: Vec<u32> = parents
+    let mut active = active();
+    let scripts: HashSet<u32> = active.iter().map(|tracked| tracked.script).collect();
+    let alone = active.len() <= 1;
+    let claimed_elsewhere: HashSet<u32> = active
+        .iter()
+        .filter(|tracked| tracked.script != script)
+        .flat_map(|tracked| tracked.seen.iter().copied())
+        .collect();
+    let Some(tracked) = active.iter_mut().find(|tracked| tracked.script == script) else {
+        return Vec::new();
+    };
+    let tree: Vec<u32> = parents
         .keys()
         .copied()
-        .filter(|&pid| {
-            // Walk up: a descendant of this process, however deep.
-            let mut at = pid;
-            let mut steps = 0;
-            while let Some(&parent) = parents.get(&at) {
-                if parent == me {
-                    return true;
-                }
-                if parent <= 1 || steps > 4096 {
-                    return false;
-                }
-                at = parent;
-                steps += 1;
-            }
-            false
-        })
+        .filter(|&pid| descends_from(&parents, pid, script))
         .collect();
+    tracked.seen.extend(tree.iter().copied());
+    let adopted: Vec<u32> = parents
+        .iter()
+        .filter(|&(pid, parent)| {
+            *parent == me
+                && !scripts.contains(pid)
+                && (tracked.seen.contains(pid) || (alone && !claimed_elsewhere.contains(pid)))
+        })
+        .map(|(pid, _)| *pid)
+        .collect();
+    let mut found = tree;
+    for &root in &adopted {
+        found.push(root);
+        found.extend(
+            parents
+                .keys()
+                .copied()
+                .filter(|&pid| descends_from(&parents, pid, root)),
+        );
+    }
+    drop(active);
     if let Some(run_id) = run_id {
         found.extend(processes_of_run(run_id));
     }
     found.sort_unstable();
     found.dedup();
-    found.retain(|&pid| pid != me);
+    found.retain(|&pid| pid != me && (pid == script || !scripts.contains(&pid)));
     found
 }
 
 /// Sends `signal` to every process of the run (see [`processes_of`]) and to its group.
 fn signal_run(group: u32, run_id: Option<&str>, signal: libc::c_int) -> Vec<u32> {
-    let processes = processes_of(run_id);
+    let processes = processes_of(group, run_id);
     // SAFETY: kill(2) with a negative process-group id and with pids of the run.
     unsafe {
         libc::kill(-(group as libc::pid_t), signal);
@@ -155,8 +233,9 @@ fn signal_run(group: u32, run_id: Option<&str>, signal: libc::c_int) -> Vec<u32>
     processes
 }
 
-/// Reaps the processes this process adopted as a subreaper once they have ended (never the
-/// script itself, which its own waiter reaps).
+/// Reaps the processes of the run this process adopted as a subreaper once they have ended
+/// (never the script itself, which its own waiter reaps). Only pids of this run: a
+/// `waitpid(-1)` would take another run's script from its waiter.
 fn reap_adopted(script: u32, ended: &[u32]) {
     for &pid in ended.iter().filter(|&&pid| pid != script) {
         // SAFETY: waitpid on one pid with WNOHANG; it only reaps a child that has ended.
@@ -166,20 +245,21 @@ fn reap_adopted(script: u32, ended: &[u32]) {
     }
 }
 
-/// Reaps this process's children that have ended, except the script.
+/// Whether `pid` has ended and waits to be reaped.
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rfind(')').map(|at| stat[at + 1..].trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Reaps the run's adopted processes that have ended (and records its tree as it is now).
 fn reap_ended_children(script: u32) {
     let me = std::process::id();
-    let ended: Vec<u32> = parents()
+    let parents = parents();
+    let ended: Vec<u32> = processes_of(script, None)
         .into_iter()
-        .filter(|&(pid, parent)| {
-            parent == me
-                && pid != script
-                && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .ok()
-                    .and_then(|stat| stat.rfind(')').map(|at| stat[at + 1..].trim_start().starts_with('Z')))
-                    .unwrap_or(false)
-        })
-        .map(|(pid, _)| pid)
+        .filter(|pid| parents.get(pid) == Some(&me) && is_zombie(*pid))
         .collect();
     reap_adopted(script, &ended);
 }
@@ -248,8 +328,7 @@ pub fn run_streaming_with(
             Ok(())
         });
     }
-    let mut child = command
-        .spawn()
+    let (mut child, _registration) = Registration::spawn(&mut command)
         .map_err(|error| PluginFailure::new(format!("could not start {what}: {error}")))?;
     let pid = child.id();
     let (sender, receiver) = mpsc::channel();
@@ -301,8 +380,9 @@ pub fn run_streaming_with(
             }
             _ => {}
         }
-        // Orphans adopted while the run goes are reaped as they end, not left as zombies.
-        if last_reap.elapsed() > Duration::from_secs(1) {
+        // Orphans adopted while the run goes are reaped as they end, not left as zombies; the
+        // tree is recorded so that an escapee is known as this run's.
+        if last_reap.elapsed() > TRACK_EVERY {
             last_reap = Instant::now();
             reap_ended_children(pid);
         }

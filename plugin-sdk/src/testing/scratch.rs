@@ -17,6 +17,9 @@ use xp_plugin_api::{
 pub struct Scratch {
     root: PathBuf,
     runs: AtomicU64,
+    /// Which scratch of this process this is: run ids carry it, so that runs of tests going at
+    /// once never share an `XP_RUN_ID` (cancel ends every process that carries the run's).
+    serial: u64,
 }
 
 impl Default for Scratch {
@@ -39,11 +42,8 @@ impl Scratch {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        let root = std::env::temp_dir().join(format!(
-            "xp-plugin-test-{}-{}-{nanos}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        ));
+        let serial = NEXT.fetch_add(1, Ordering::SeqCst);
+        let root = std::env::temp_dir().join(format!("xp-plugin-test-{}-{serial}-{nanos}", std::process::id()));
         for dir in ["project", "state", "config", "home"] {
             std::fs::create_dir_all(root.join(dir)).expect("making the scratch folder");
         }
@@ -51,6 +51,7 @@ impl Scratch {
         Scratch {
             root,
             runs: AtomicU64::new(0),
+            serial,
         }
     }
 
@@ -128,10 +129,11 @@ impl Scratch {
     }
 
     /// A run of `script` with `arguments`, as the host makes it: a fresh copy of the project
-    /// as the snapshot, an empty artifacts folder, xp's variables in the environment.
+    /// as the snapshot, an empty artifacts folder, xp's variables in the environment. Its run
+    /// id is unique on the machine (`project_1x<scratch>x<pid>`).
     pub fn run_request(&self, target: Target, script: &str, arguments: &[&str]) -> RunRequest {
         let number = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
-        let run_id = format!("project_{number}");
+        let run_id = format!("project_{number}x{}x{}", self.serial, std::process::id());
         let run_dir = self.root.join("runs").join(&run_id);
         let snapshot_dir = run_dir.join("snapshot");
         copy_tree(&self.project_dir(), &snapshot_dir).expect("copying the project to the snapshot");

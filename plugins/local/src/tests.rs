@@ -19,6 +19,7 @@ fn runs_the_script_in_its_snapshot_streaming_both_streams_and_metrics() {
     );
     let request = scratch.run_request(target, "train.py", &["--lr", "0.1"]);
     let artifacts = request.artifacts_dir.clone();
+    let run_id = request.run_id.clone();
     let (outcome, recorded) = Harness::new(LocalExecutor).run(request).ok();
     assert_eq!(outcome.exit_code, 0);
     assert!(!outcome.canceled);
@@ -33,7 +34,7 @@ fn runs_the_script_in_its_snapshot_streaming_both_streams_and_metrics() {
     );
     assert_eq!(
         std::fs::read_to_string(artifacts.join("model.txt")).unwrap(),
-        "project_1",
+        run_id,
         "outputs/ came back as artifacts"
     );
 }
