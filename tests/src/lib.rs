@@ -392,6 +392,26 @@ pub fn processes_matching(needle: &str) -> Vec<u32> {
     found
 }
 
+/// The pid of the `xp supervise` process of a run, from the process table.
+pub fn supervisor_pid(run_id: &str) -> u32 {
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.iter().any(|a| a == "supervise") && args.iter().any(|a| a.ends_with(run_id)) {
+            return pid;
+        }
+    }
+    panic!("no supervisor process for {run_id}");
+}
+
 /// Socket inodes a process holds.
 fn socket_inodes(pid: u32) -> Vec<u64> {
     std::fs::read_dir(format!("/proc/{pid}/fd"))

@@ -256,6 +256,41 @@ fn a_detached_docker_run_is_cancelled_by_xp_experiment_cancel() {
 }
 
 #[test]
+fn the_container_of_a_run_whose_driver_vanished_is_removed_by_the_next_look() {
+    let project = docker_project(&[]);
+    project.write(
+        "sleep.py",
+        "import time\nprint('sleeping', flush=True)\ntime.sleep(300)\n",
+    );
+    let run = project.xp(["submit", "-a", "-c", "d", "sleep.py"]).run().success();
+    let run_id = run.stdout.trim().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while run_containers(&project, &run_id).is_empty() {
+        assert!(Instant::now() < deadline, "the container never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The supervisor dies as in a crash: the container would go on without it.
+    let supervisor = xp_tests::supervisor_pid(&run_id);
+    // SAFETY: kill(2) on a process this test started (through xp).
+    unsafe { libc::kill(supervisor as i32, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while xp_tests::process_exists(supervisor) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let record = project.run_record(&run_id);
+    assert_eq!(record["status"], "Failed", "{record}");
+    let error = record["error"].as_str().unwrap();
+    assert!(
+        error.contains("ended without recording an outcome") && error.contains("ended on target 'd': container "),
+        "{error}"
+    );
+    assert!(
+        run_containers(&project, &run_id).is_empty(),
+        "the plugin's reap removed the run's container"
+    );
+}
+
+#[test]
 fn gpus_memory_and_an_unreachable_engine_fail_with_the_reason() {
     let project = docker_project(&[]);
     project.write("ok.py", "print('ok')\n");

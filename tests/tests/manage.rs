@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
-use xp_tests::{process_exists, TestProject};
+use xp_tests::{process_exists, supervisor_pid, TestProject};
 
 /// Waits until the run's record is final and returns it.
 fn wait_for_end(project: &TestProject, run: &str) -> serde_json::Value {
@@ -168,26 +168,6 @@ fn killing_the_supervisor_marks_the_run_and_ends_its_script() {
     );
     let logs = project.xp(["history", "logs", &run_id]).run().success();
     assert_eq!(logs.stdout.trim(), script_pid.to_string(), "the last output is kept");
-}
-
-/// The pid of the `xp supervise` process of a run, from the process table.
-fn supervisor_pid(run_id: &str) -> u32 {
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if args.iter().any(|a| a == "supervise") && args.iter().any(|a| a.ends_with(run_id)) {
-            return pid;
-        }
-    }
-    panic!("no supervisor process for {run_id}");
 }
 
 #[test]

@@ -13,7 +13,7 @@ use xp_tests::out_of_tree::{
     baseline_dir, build_baseline_plugin, build_baseline_plugin_against, host_api_version, install_plugin,
     package_version,
 };
-use xp_tests::{process_exists, processes_matching, TestProject, XpCommand};
+use xp_tests::{process_exists, processes_matching, supervisor_pid, TestProject, XpCommand};
 
 const BASELINE_MANIFEST: &str = "name = \"baseline\"\nversion = \"1.0.0\"\ntarget_types = [\"baseline\"]\nplugin_api = \"^1.0\"\nlibrary = \"libxp_plugin_baseline.so\"\n";
 
@@ -236,4 +236,61 @@ fn a_plugin_built_against_a_newer_plugin_api_of_the_same_major_version_runs_in_t
         .run()
         .success();
     assert!(list.stdout.contains("1.99.0"), "{}", list.stdout);
+}
+
+/// Kills the supervisor of detached run `run_id` as a crash or `kill -9` would.
+fn kill_supervisor(run_id: &str) {
+    let supervisor = supervisor_pid(run_id);
+    // SAFETY: kill(2) on the pid of a process this test started (through xp).
+    unsafe { libc::kill(supervisor as i32, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process_exists(supervisor) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_plugin_built_before_a_verb_is_told_it_predates_it_and_nothing_else_changes() {
+    let project = TestProject::new();
+    let plugins = project.home().join("plugins");
+    install_plugin(&plugins, "baseline", BASELINE_MANIFEST, baseline_library());
+    xp(
+        &project,
+        &plugins,
+        ["computetarget", "attach", "baseline", "--name", "b"],
+    )
+    .run()
+    .success();
+    project.write(
+        "long.py",
+        "import time\nprint('started', flush=True)\ntime.sleep(300)  # xp-baseline-reap-marker\n",
+    );
+    let submitted = xp(&project, &plugins, ["submit", "-c", "b", "--detach", "long.py"])
+        .run()
+        .success();
+    let run_id = submitted.stdout.trim().to_owned();
+    let log = project.path(&format!(".xp/runs/{run_id}/output.log"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("started") {
+        assert!(Instant::now() < deadline, "the detached run never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    kill_supervisor(&run_id);
+
+    // The next look at the history closes the run, and asks its plugin to end what the run
+    // left on the target: `reap` came in plugin-api 1.1, after this plugin was built.
+    let record = wait_for_status(&project, &plugins, &run_id, &["Failed"]);
+    let error = record["error"].as_str().unwrap();
+    for needle in [
+        "ended without recording an outcome",
+        "plugin 'baseline' predates reap",
+        "built against plugin-api 1.0.0",
+        "was not ended",
+    ] {
+        assert!(error.contains(needle), "the record says {needle:?}: {error}");
+    }
+    // Every verb it knows still works.
+    project.write("ok.py", "print('still here')\n");
+    let run = xp(&project, &plugins, ["submit", "-c", "b", "ok.py"]).run().success();
+    assert!(run.stdout.contains("still here"), "{}", run.stdout);
 }

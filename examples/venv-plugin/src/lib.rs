@@ -181,12 +181,9 @@ impl Executor for VenvExecutor {
         events.status(RunStatus::Running);
         let what = format!("the script ({})", venv.python().display());
         let outcome = process::run_streaming(command, &what, events)?;
-        outputs::collect(&request.snapshot_dir.join("outputs"), &request.artifacts_dir).map_err(|e| {
-            PluginFailure::new(format!(
-                "collecting outputs/ into {}: {e}",
-                request.artifacts_dir.display()
-            ))
-        })?;
+        // By the artifact rule: links kept as links, odd entries skipped and reported, one
+        // entry that fails never keeps the others back.
+        outputs::collect(&request.snapshot_dir.join("outputs"), &request.artifacts_dir, events);
         Ok(outcome)
     }
 }

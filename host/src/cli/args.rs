@@ -170,54 +170,15 @@ pub enum ComputeTargetCommand {
     Detach { name: String },
 }
 
+/// `xp computetarget attach TYPE --name N ...`: read after the plugin serving TYPE is found,
+/// since its flags come from the plugin's settings schema (`xp computetarget attach TYPE
+/// --help` lists them).
 #[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
 pub struct AttachArgs {
-    /// The target type (local, docker, remote, ... or any type a plugin serves).
-    #[arg(value_name = "TYPE")]
-    pub target_type: String,
-    /// The target's name.
-    #[arg(long, short)]
-    pub name: String,
-    /// Host to reach (HOST[:PORT]), for remote types.
-    #[arg(long)]
-    pub address: Option<String>,
-    /// User name on the host, for remote types.
-    #[arg(long, short)]
-    pub username: Option<String>,
-    /// Base image, for Docker types.
-    #[arg(long = "base-image")]
-    pub base_image: Option<String>,
-    /// The interpreter to run scripts with.
-    #[arg(long = "python-location")]
-    pub python_location: Option<String>,
-    /// Give the containers every GPU (docker types: nvidiaDocker: true).
-    #[arg(long = "nvidia-docker")]
-    pub nvidia_docker: bool,
-    /// Mount the run's snapshot into the container instead of copying it (docker types:
-    /// sharedVolumes: true, the default of the docker plugin).
-    #[arg(long = "shared-volumes")]
-    pub shared_volumes: bool,
-    /// Any other setting, as the .compute file spells it (repeatable): --set key=value.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub settings: Vec<String>,
-    /// Log in with a password: read from the terminal without echo (or the first line of
-    /// standard input when it is not a terminal), never from the command line. Kept in your
-    /// secret store; N.compute holds only a reference to it.
-    #[arg(long, conflicts_with_all = ["use_xp_ssh_key", "private_key_file"])]
-    pub password: bool,
-    /// Log in with a key pair that xp generates for this target: the private key goes to your
-    /// secret store, and xp prints the public key to add to the host's authorized_keys.
-    #[arg(short = 'k', long = "use-xp-ssh-key", conflicts_with = "private_key_file")]
-    pub use_xp_ssh_key: bool,
-    /// Log in with this private key file of yours (it stays where it is).
-    #[arg(long = "private-key-file", value_name = "PATH")]
-    pub private_key_file: Option<PathBuf>,
-    /// The passphrase of the private key, read like --password.
-    #[arg(long = "private-key-passphrase", conflicts_with = "password")]
-    pub private_key_passphrase: bool,
-    /// Replace an existing target of the same name.
-    #[arg(long)]
-    pub force: bool,
+    /// TYPE --name NAME [TYPE's flags] [--set KEY=VALUE]... [--force]
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "ARGS")]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -43,6 +43,8 @@ pub fn prepare(context: &CommandContext, args: PrepareArgs) -> anyhow::Result<i3
 pub fn cancel(context: &CommandContext, run: &str) -> anyhow::Result<i32> {
     let project = context.project()?;
     let store = crate::history::HistoryStore::open(&project.xp_dir())?;
+    // Runs whose driver vanished end here, on their targets too.
+    run::reap_vanished(&project, &context.dirs, &store)?;
     match run::cancel(&store, run)? {
         run::Cancelled::AlreadyEnded(record) => {
             eprintln!("Run {} already ended ({}); nothing to cancel.", record.run_id, record.status);

@@ -33,6 +33,17 @@ impl HistoryStore {
         Ok(reaped)
     }
 
+    /// Adds `note` to the error of run `run_number` (what happened after it was closed).
+    pub fn add_to_error(&self, run_number: u64, note: &str) -> Result<(), HistoryError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET error = CASE WHEN error IS NULL OR error = '' THEN ?2 ELSE error || '; ' || ?2 END WHERE run_number = ?1",
+                params![run_number as i64, note],
+            )
+            .map_err(|e| super::open::database_error(&self.path, e))?;
+        Ok(())
+    }
+
     fn reap_if_vanished(&self, mut record: RunRecord) -> Result<Option<RunRecord>, HistoryError> {
         let Some(pid) = record.driver_pid else {
             return Ok(None);

@@ -12,7 +12,7 @@ use xp_plugin_api::abi::{EventSink, EventSink_TO, PluginModRef, SinkRef};
 use xp_plugin_api::protocol::verbs;
 use xp_plugin_api::{
     AttachReply, AttachRequest, CleanReply, CleanRequest, ErrorKind, PluginDescription, PrepareReply, PrepareRequest,
-    RequestContext, RunOutcome, RunRequest, Target,
+    ReapReply, ReapRequest, RequestContext, RunOutcome, RunRequest, Target,
 };
 
 use super::{Manifest, PluginError};
@@ -167,6 +167,11 @@ impl LoadedPlugin {
 
     pub fn clean<S: EventSink + Send + Sync>(&self, request: &CleanRequest, sink: &S) -> Result<CleanReply, CallError> {
         self.call(verbs::CLEAN, request, sink)
+    }
+
+    /// Since plugin-api 1.1: plugins built before it answer [`CallError::Predates`].
+    pub fn reap<S: EventSink + Send + Sync>(&self, request: &ReapRequest, sink: &S) -> Result<ReapReply, CallError> {
+        self.call(verbs::REAP, request, sink)
     }
 
     /// Calls `verb` with `request`. A verb the plugin's description does not list is refused

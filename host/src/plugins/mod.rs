@@ -4,6 +4,7 @@
 mod error;
 mod library;
 mod manifest;
+pub mod schema;
 pub mod sdk;
 mod search;
 mod survey;

@@ -20,6 +20,9 @@ pub enum SubmitError {
     Secret(#[from] SecretError),
 
     #[error(transparent)]
+    Setting(#[from] Box<crate::plugins::schema::SettingError>),
+
+    #[error(transparent)]
     Snapshot(#[from] crate::snapshot::SnapshotError),
 
     #[error("{}: `Target` is missing: name the compute target to run on (e.g. `Target: local`), or pass -t TARGET", runconfig.display())]

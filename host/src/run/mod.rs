@@ -4,6 +4,7 @@
 //! copies the snapshot; [`drive`] runs the plugin and closes the record, either here (an
 //! attached submit) or in a supervisor process ([`supervisor`], `--detach`).
 
+mod call;
 mod cancel;
 mod drive;
 mod error;
@@ -11,6 +12,7 @@ pub mod git;
 mod launch;
 mod losses;
 mod plan;
+mod reap;
 pub mod signals;
 mod sink;
 mod supervisor;
@@ -19,17 +21,17 @@ mod witness;
 
 use std::path::Path;
 
+pub use call::TargetCall;
 pub use cancel::{cancel, Cancelled};
 pub use error::SubmitError;
+pub use reap::reap_vanished;
 pub use sink::{Recorder, RunSink};
 pub use supervisor::supervise;
 use xp_plugin_api::{CleanReply, CleanRequest, PrepareReply, PrepareRequest, RunStatus};
 
 use crate::history::HistoryStore;
 use crate::paths::UserDirs;
-use crate::plugins;
 use crate::project::Project;
-use crate::secrets::Redactor;
 
 /// `xp experiment submit`.
 #[derive(Debug, Clone)]
@@ -110,39 +112,18 @@ pub fn submit(
     )
 }
 
-/// A run configuration with its target and the plugin that serves it.
+/// A run configuration and a call to its target's plugin.
 fn configured_target(
     project: &Project,
     dirs: &UserDirs,
     runconfig_name: &str,
-) -> Result<
-    (
-        crate::project::RunConfig,
-        crate::project::ComputeTarget,
-        plugins::LoadedPlugin,
-    ),
-    SubmitError,
-> {
+) -> Result<(crate::project::RunConfig, TargetCall), SubmitError> {
     let runconfig = project.load_runconfig(runconfig_name)?;
     let target_name = runconfig.target.clone().ok_or_else(|| SubmitError::NoTarget {
         runconfig: runconfig.path.clone(),
     })?;
-    let target = project.load_target(&target_name)?;
-    let plugin = plugins::load_for_type(&target.target_type, Some(project.root()), dirs)?;
-    plugins::warn_passed_over(&plugin);
-    Ok((runconfig, target, plugin))
-}
-
-/// A plugin's error about `target`, with the request's secrets masked.
-fn plugin_call_error<'a>(
-    target: &'a crate::project::ComputeTarget,
-    redactor: &'a Redactor,
-) -> impl FnOnce(plugins::CallError) -> SubmitError + 'a {
-    move |source| SubmitError::PluginCall {
-        target: target.name.clone(),
-        compute_file: target.path.clone(),
-        source: redactor.call_error(source),
-    }
+    let call = TargetCall::open(project, dirs, &target_name)?;
+    Ok((runconfig, call))
 }
 
 /// `xp experiment prepare`: builds or checks the target's environment ahead of a run.
@@ -152,37 +133,28 @@ pub fn prepare(
     runconfig_name: &str,
     quiet: bool,
 ) -> Result<PrepareReply, SubmitError> {
-    let (runconfig, target, plugin) = configured_target(project, dirs, runconfig_name)?;
-    let secrets = plan::target_secrets(project, &target, dirs)?;
+    let (runconfig, call) = configured_target(project, dirs, runconfig_name)?;
     signals::install();
     let request = PrepareRequest {
-        context: plugin.context(project.root(), project.name(), target.to_plugin_target(), dirs, secrets),
+        context: call.context(project, dirs),
         dependencies: plan::dependencies(project, &runconfig, quiet)?,
         framework: runconfig.framework.as_str().to_owned(),
     };
-    let redactor = Redactor::for_secrets(&request.context.secrets);
-    let sink = RunSink::new(None, None, true, signals::cancel_requested).with_redactor(redactor.clone());
-    let mut reply = plugin
-        .prepare(&request, &sink)
-        .map_err(plugin_call_error(&target, &redactor))?;
-    reply.messages = redactor.scrub_all(&reply.messages);
+    let sink = call.sink(true, signals::cancel_requested);
+    let mut reply = call.plugin.prepare(&request, &sink).map_err(|e| call.error(e))?;
+    reply.messages = call.redactor.scrub_all(&reply.messages);
     Ok(reply)
 }
 
 /// `xp experiment clean`: asks the target's plugin to remove what it built for this project.
 pub fn clean(project: &Project, dirs: &UserDirs, runconfig_name: &str) -> Result<CleanReply, SubmitError> {
-    let (_, target, plugin) = configured_target(project, dirs, runconfig_name)?;
-    let secrets = plan::target_secrets(project, &target, dirs)?;
+    let (_, call) = configured_target(project, dirs, runconfig_name)?;
     let request = CleanRequest {
-        context: plugin.context(project.root(), project.name(), target.to_plugin_target(), dirs, secrets),
-        ..CleanRequest::default()
+        context: call.context(project, dirs),
     };
-    let redactor = Redactor::for_secrets(&request.context.secrets);
-    let sink = RunSink::new(None, None, true, signals::cancel_requested).with_redactor(redactor.clone());
-    let mut reply = plugin
-        .clean(&request, &sink)
-        .map_err(plugin_call_error(&target, &redactor))?;
-    reply.messages = redactor.scrub_all(&reply.messages);
-    reply.removed = redactor.scrub_all(&reply.removed);
+    let sink = call.sink(true, signals::cancel_requested);
+    let mut reply = call.plugin.clean(&request, &sink).map_err(|e| call.error(e))?;
+    reply.messages = call.redactor.scrub_all(&reply.messages);
+    reply.removed = call.redactor.scrub_all(&reply.removed);
     Ok(reply)
 }

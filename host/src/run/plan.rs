@@ -8,9 +8,8 @@ use xp_plugin_api::Dependencies;
 
 use super::{note, Submission, SubmitError};
 use crate::paths::UserDirs;
-use crate::plugins::{self, LoadedPlugin};
+use crate::plugins::LoadedPlugin;
 use crate::project::{ComputeTarget, Project, RunConfig};
-use crate::secrets::{self, SecretStore};
 
 /// Everything a run needs, resolved and checked before anything is recorded.
 pub struct Plan {
@@ -113,8 +112,7 @@ pub fn plan(project: &Project, dirs: &UserDirs, cwd: &Path, submission: &Submiss
         .ok_or_else(|| SubmitError::NoTarget {
             runconfig: runconfig.path.clone(),
         })?;
-    let target = project.load_target(&target_name)?;
-    let secrets = target_secrets(project, &target, dirs)?;
+    let call = super::TargetCall::open(project, dirs, &target_name)?;
     let script = resolve_script(project, cwd, &submission.script)?;
     if !runconfig.ignored_keys.is_empty() {
         note(
@@ -127,31 +125,14 @@ pub fn plan(project: &Project, dirs: &UserDirs, cwd: &Path, submission: &Submiss
         );
     }
     let dependencies = dependencies(project, &runconfig, submission.quiet)?;
-    let plugin = plugins::load_for_type(&target.target_type, Some(project.root()), dirs)?;
-    plugins::warn_passed_over(&plugin);
     let arguments = runconfig.arguments_for(&script, &submission.arguments);
     Ok(Plan {
         runconfig,
-        target,
+        target: call.target,
         script,
         arguments,
         dependencies,
-        plugin,
-        secrets,
+        plugin: call.plugin,
+        secrets: call.secrets,
     })
-}
-
-/// The secrets `target`'s settings refer to, from the user's store: those stored for this
-/// project's target only.
-pub fn target_secrets(
-    project: &Project,
-    target: &ComputeTarget,
-    dirs: &UserDirs,
-) -> Result<BTreeMap<String, String>, SubmitError> {
-    Ok(secrets::resolve(
-        project.root(),
-        &target.path,
-        &target.to_plugin_target(),
-        &SecretStore::new(&dirs.config),
-    )?)
 }

@@ -101,21 +101,28 @@ pub fn supervise(run_dir: &Path) -> Result<Finished, SubmitError> {
         std::process::id(),
         crate::history::current_process_start(),
     )?;
-    // The secrets of the target's settings as the submit saw them, from the user's store.
-    let secrets = crate::secrets::resolve_for_plugin_target(
-        &request.context.project_dir,
-        &request.context.user_config_dir,
-        &request.context.target,
-    )
-    .map_err(SubmitError::from);
-    let plugin = secrets.and_then(|secrets| {
-        request.context.secrets = secrets;
-        Manifest::read(&file.plugin_manifest)
-            .map_err(SubmitError::from)
-            .and_then(|manifest| {
-                LoadedPlugin::load(manifest, &request.context.target.target_type).map_err(SubmitError::from)
-            })
-    });
+    // The plugin the submit chose, and the target's secrets as its settings refer to them,
+    // from the user's store (they never travel through the launch).
+    let plugin = Manifest::read(&file.plugin_manifest)
+        .map_err(SubmitError::from)
+        .and_then(|manifest| {
+            LoadedPlugin::load(manifest, &request.context.target.target_type).map_err(SubmitError::from)
+        })
+        .and_then(|plugin| {
+            let compute_file = request
+                .context
+                .project_dir
+                .join(crate::project::CONFIG_DIR)
+                .join(format!("{}.compute", request.context.target.name));
+            request.context.secrets = crate::secrets::resolve(
+                &request.context.project_dir,
+                &compute_file,
+                &request.context.target,
+                &crate::secrets::SecretStore::new(&request.context.user_config_dir),
+                &crate::plugins::schema::SecretSettings::of(&plugin.description),
+            )?;
+            Ok(plugin)
+        });
     let plugin = match plugin {
         Ok(plugin) => plugin,
         Err(error) => {

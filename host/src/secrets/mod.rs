@@ -9,25 +9,8 @@ mod store;
 use std::path::PathBuf;
 
 pub use redact::{Redactor, MASK};
-pub use resolve::{is_secret_setting, references, resolve, resolve_for_plugin_target, LITERAL_FORBIDDEN};
+pub use resolve::{references, resolve};
 pub use store::{Binding, SecretId, SecretStore, StoredSecret, SECRETS_DIR};
-
-/// The flag of `xp computetarget attach` that stores a setting's secret again, for messages.
-pub fn attach_flag(setting: &str) -> &'static str {
-    match setting {
-        "password" => "--password",
-        "privateKeyPassphrase" => "--private-key-passphrase",
-        "privateKey" => "--use-xp-ssh-key",
-        _ => "",
-    }
-}
-
-fn with_flag(setting: &str) -> String {
-    match attach_flag(setting) {
-        "" => String::new(),
-        flag => format!(" {flag}"),
-    }
-}
 
 /// What can go wrong with secrets. No variant carries a secret's value.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +56,8 @@ pub struct SettingAt {
     pub target: String,
     pub target_type: String,
     pub key: String,
+    /// The attach flag that stores the setting's secret again, as the plugin declares it.
+    pub flag: Option<String>,
 }
 
 impl SettingAt {
@@ -82,7 +67,7 @@ impl SettingAt {
             "`xp computetarget attach {} --name {} --force{}` with the options you attached it with",
             self.target_type,
             self.target,
-            with_flag(&self.key)
+            self.flag.as_ref().map(|flag| format!(" {flag}")).unwrap_or_default()
         )
     }
 

@@ -8,15 +8,7 @@ use serde_json::Value;
 use xp_plugin_api::{Settings, Target};
 
 use super::{SecretError, SecretId, SecretStore, SettingAt};
-
-/// Settings that hold a secret whenever they are set: a literal value of one of these in a
-/// `.compute` file is refused (with `privateKey`, which attach only ever writes as a reference).
-pub const LITERAL_FORBIDDEN: &[&str] = &["password", "privateKeyPassphrase", "privateKey"];
-
-/// Whether a setting is a secret by its name, so a literal value must not be shown.
-pub fn is_secret_setting(key: &str) -> bool {
-    LITERAL_FORBIDDEN.contains(&key)
-}
+use crate::plugins::schema::SecretSettings;
 
 /// Every `secret:<id>` reference among `settings`, by setting name; references whose id is
 /// not valid are left out.
@@ -39,6 +31,7 @@ pub fn resolve(
     compute_file: &Path,
     target: &Target,
     store: &SecretStore,
+    secret_settings: &SecretSettings,
 ) -> Result<BTreeMap<String, String>, SecretError> {
     let mut secrets = BTreeMap::new();
     for (key, value) in &target.settings {
@@ -51,6 +44,7 @@ pub fn resolve(
                 target: target.name.clone(),
                 target_type: target.target_type.clone(),
                 key: key.clone(),
+                flag: secret_settings.flag(key).map(str::to_owned),
             })
         };
         match SecretId::from_reference(text) {
@@ -69,29 +63,28 @@ pub fn resolve(
                 }
             },
             Some(Err(_)) => return Err(SecretError::BadReference { at: at() }),
-            None if is_secret_setting(key) && !text.is_empty() => return Err(SecretError::Literal { at: at() }),
+            // The plugin says which settings are secrets: a literal one is refused.
+            None if secret_settings.contains(key) && !text.is_empty() => return Err(SecretError::Literal { at: at() }),
             None => {}
         }
     }
     Ok(secrets)
 }
 
-/// [`resolve`] for a target as a request carries it: its `.compute` file is
-/// `<project>/aml_config/<name>.compute`, and the store is under `user_config_dir`.
-pub fn resolve_for_plugin_target(
-    project_dir: &Path,
-    user_config_dir: &Path,
-    target: &Target,
-) -> Result<BTreeMap<String, String>, SecretError> {
-    let compute_file = project_dir
-        .join(crate::project::CONFIG_DIR)
-        .join(format!("{}.compute", target.name));
-    resolve(project_dir, &compute_file, target, &SecretStore::new(user_config_dir))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a plugin declaring a prompted `password` setting says.
+    fn password_is_secret() -> SecretSettings {
+        SecretSettings::of(
+            &xp_plugin_api::PluginDescription::new("r", "1", &["remote"]).setting(
+                xp_plugin_api::SettingSpec::new("password", xp_plugin_api::SettingKind::String, "p")
+                    .secret(xp_plugin_api::SecretSource::Prompted)
+                    .flags(&["--password"]),
+            ),
+        )
+    }
 
     fn target(settings: Value) -> Target {
         Target {
@@ -116,16 +109,29 @@ mod tests {
         let target = target(serde_json::json!({
             "type": "remote", "address": "h:22", "password": id.reference(), "port": 22,
         }));
-        let secrets = resolve(Path::new("/p"), Path::new("aml_config/gpu.compute"), &target, &store).unwrap();
+        let secrets = resolve(
+            Path::new("/p"),
+            Path::new("aml_config/gpu.compute"),
+            &target,
+            &store,
+            &password_is_secret(),
+        )
+        .unwrap();
         assert_eq!(secrets.len(), 1);
         assert_eq!(secrets["password"], "hunter2");
         assert_eq!(target.settings["password"], Value::String(id.reference()));
         assert_eq!(references(&target.settings), vec![("password".to_owned(), id.clone())]);
 
         // The same reference from another project is refused, naming neither id nor value.
-        let error = resolve(Path::new("/q"), Path::new("/q/aml_config/gpu.compute"), &target, &store)
-            .unwrap_err()
-            .to_string();
+        let error = resolve(
+            Path::new("/q"),
+            Path::new("/q/aml_config/gpu.compute"),
+            &target,
+            &store,
+            &password_is_secret(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("another project or target"), "{error}");
         assert!(!error.contains(id.as_str()) && !error.contains("hunter2"), "{error}");
     }
@@ -139,6 +145,7 @@ mod tests {
             Path::new("x.compute"),
             &target(serde_json::json!({"type": "remote", "password": ""})),
             &store,
+            &password_is_secret(),
         )
         .unwrap();
         assert!(secrets.is_empty());
@@ -150,9 +157,15 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let store = SecretStore::new(home.path());
         let target = target(serde_json::json!({"type": "remote", "password": "secret:gpu-password-00000000"}));
-        let error = resolve(Path::new("/p"), Path::new("aml_config/gpu.compute"), &target, &store)
-            .unwrap_err()
-            .to_string();
+        let error = resolve(
+            Path::new("/p"),
+            Path::new("aml_config/gpu.compute"),
+            &target,
+            &store,
+            &password_is_secret(),
+        )
+        .unwrap_err()
+        .to_string();
         for needle in [
             "aml_config/gpu.compute",
             "`password`",
@@ -168,9 +181,15 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let store = SecretStore::new(home.path());
         let target = target(serde_json::json!({"type": "remote", "password": "hunter2"}));
-        let error = resolve(Path::new("/p"), Path::new("gpu.compute"), &target, &store)
-            .unwrap_err()
-            .to_string();
+        let error = resolve(
+            Path::new("/p"),
+            Path::new("gpu.compute"),
+            &target,
+            &store,
+            &password_is_secret(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("`password`") && error.contains("--password"), "{error}");
         assert!(!error.contains("hunter2"), "{error}");
     }
@@ -180,7 +199,14 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let store = SecretStore::new(home.path());
         let target = target(serde_json::json!({"type": "remote", "privateKey": "secret:../../etc/passwd"}));
-        let error = resolve(Path::new("/p"), Path::new("gpu.compute"), &target, &store).unwrap_err();
+        let error = resolve(
+            Path::new("/p"),
+            Path::new("gpu.compute"),
+            &target,
+            &store,
+            &password_is_secret(),
+        )
+        .unwrap_err();
         assert!(matches!(error, SecretError::BadReference { .. }), "{error}");
     }
 }

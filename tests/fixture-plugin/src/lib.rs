@@ -3,7 +3,7 @@
 //! `panic-on-attach`, `exit` and `abort` (end the whole process from inside run); and for the secret tests: `secret-check` (reports which secrets each
 //! call received, by name and length; its run prints `password ok` when
 //! `secrets["password"]` equals the variable `XP_FIXTURE_EXPECTED_PASSWORD`; with
-//! `useXpSshKey` its attach returns a made-up private key), `leak` (deliberately puts the
+//! `-k` (`generate: [privateKey]`) its attach returns a made-up private key), `leak` (deliberately puts the
 //! password into messages, log lines and its error, for the host to scrub) and
 //! `leak-on-attach` (returns the password as a setting, which the host must refuse).
 //! Not installed beside `xp`: tests point XP_PLUGIN_PATH at it.
@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use xp_plugin_api::{
     AttachReply, AttachRequest, CleanReply, CleanRequest, Events, Executor, PluginDescription, PluginFailure,
-    PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus,
+    PrepareReply, PrepareRequest, RunOutcome, RunRequest, RunStatus, SecretSource, SettingKind, SettingSpec,
 };
 
 #[derive(Default)]
@@ -58,7 +58,37 @@ fn made_up_key() -> String {
 
 impl Executor for Fixture {
     fn describe(&self) -> PluginDescription {
+        // The login secrets an SSH target declares, so the host's secret handling (prompted,
+        // generated, key file) is tested through a plugin that reports what it received.
         PluginDescription::new("fixture", "0.0.0", &["crashy"])
+            .setting(SettingSpec::new(
+                "behaviour",
+                SettingKind::String,
+                "how the fixture misbehaves",
+            ))
+            .setting(
+                SettingSpec::new("password", SettingKind::String, "a password, typed at attach")
+                    .secret(SecretSource::Prompted)
+                    .flags(&["--password"]),
+            )
+            .setting(
+                SettingSpec::new(
+                    "privateKey",
+                    SettingKind::String,
+                    "a key the fixture makes up at attach",
+                )
+                .secret(SecretSource::Generated)
+                .flags(&["-k", "--use-xp-ssh-key"]),
+            )
+            .setting(
+                SettingSpec::new("privateKeyFile", SettingKind::Path, "a private key file of yours")
+                    .flags(&["--private-key-file"]),
+            )
+            .setting(
+                SettingSpec::new("privateKeyPassphrase", SettingKind::String, "the key's passphrase")
+                    .secret(SecretSource::Prompted)
+                    .flags(&["--private-key-passphrase"]),
+            )
     }
 
     fn attach(&self, request: AttachRequest, events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
@@ -71,7 +101,7 @@ impl Executor for Fixture {
                     "attach received secrets: {}",
                     secret_names(&request.context.secrets)
                 ));
-                if request.context.target.setting_bool("useXpSshKey") == Some(true) {
+                if request.generate.iter().any(|key| key == "privateKey") {
                     reply.secrets.insert("privateKey".into(), made_up_key());
                     reply
                         .messages

@@ -30,7 +30,13 @@ fn watch(run_dir: &Path) -> Option<(notify::RecommendedWatcher, Receiver<()>)> {
     Some((watcher, wake))
 }
 
-pub fn print(store: &HistoryStore, run: &str, follow: bool) -> anyhow::Result<i32> {
+/// `reap` closes runs whose driver vanished (the history's step and the plugins' `reap`).
+pub fn print(
+    store: &HistoryStore,
+    run: &str,
+    follow: bool,
+    reap: &dyn Fn(&HistoryStore) -> Result<(), crate::history::HistoryError>,
+) -> anyhow::Result<i32> {
     let mut record = store.get(run)?;
     // Nothing can be written to a read-only history: there is nothing to wait for.
     let follow = follow && store.read_only().is_none();
@@ -64,7 +70,9 @@ pub fn print(store: &HistoryStore, run: &str, follow: bool) -> anyhow::Result<i3
         if last_status_check.elapsed() >= STATUS_EVERY {
             // Read once more after the run ended so no last line is lost. A driver that
             // vanished meanwhile ends the run here (where the history can be written).
-            store.reap_vanished()?;
+            if store.read_only().is_none() {
+                reap(store)?;
+            }
             record = store.get(&record.run_id)?;
             last_status_check = Instant::now();
             if record.status.is_final() {

@@ -21,7 +21,7 @@ pub fn run(context: &CommandContext, command: HistoryCommand) -> anyhow::Result<
     let store = HistoryStore::open_read(&project.xp_dir())?;
     match store.read_only() {
         None => {
-            store.reap_vanished()?;
+            crate::run::reap_vanished(&project, &context.dirs, &store)?;
         }
         Some(cause) if !context.quiet => eprintln!(
             "note: the run history is read-only here ({}): it is shown as it was recorded",
@@ -49,7 +49,9 @@ pub fn run(context: &CommandContext, command: HistoryCommand) -> anyhow::Result<
                 project.root().display()
             ),
         },
-        HistoryCommand::Logs { run, follow } => logs::print(&store, &run, follow),
+        HistoryCommand::Logs { run, follow } => logs::print(&store, &run, follow, &|store| {
+            crate::run::reap_vanished(&project, &context.dirs, store).map(|_| ())
+        }),
         HistoryCommand::Compare { runs, output } => compare::compare(&store, &runs, output.output),
         HistoryCommand::Metrics { run, name, output } => compare::metrics(&store, &run, name.as_deref(), output.output),
         HistoryCommand::Download {
