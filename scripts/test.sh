@@ -23,4 +23,4 @@ cargo build --workspace --all-targets
 # The plugin API and SDK are crates third parties depend on: they must package (and build from
 # the package) on their own, outside this workspace.
 cargo package --quiet --allow-dirty -p xp-plugin-api -p xp-plugin-sdk
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"

@@ -193,13 +193,14 @@ pub fn base_help(types: &[String], problem: Option<&str>) -> String {
 pub fn parse(args: &[String], description: &PluginDescription, cwd: &Path) -> Result<Parsed, clap::Error> {
     let mut command = command_for(description);
     let target_type = args.first().cloned().unwrap_or_default();
-    let matches = command
-        .clone()
-        .try_get_matches_from(std::iter::once("attach".to_owned()).chain(args.iter().cloned()))?;
-    if matches.get_flag("help") {
+    // Help wins over everything else, missing required flags included.
+    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
         let help = command.render_help().to_string() + &settings_help(description, &target_type);
         return Ok(Parsed::Help(help));
     }
+    let matches = command
+        .clone()
+        .try_get_matches_from(std::iter::once("attach".to_owned()).chain(args.iter().cloned()))?;
     let mut options = AttachOptions {
         target_type: target_type.to_ascii_lowercase(),
         name: matches.get_one::<String>("name").cloned().unwrap_or_default(),
