@@ -168,6 +168,16 @@ pub enum ComputeTargetCommand {
     },
     /// Remove a compute target (NAME.compute, and NAME.runconfig when it runs on it).
     Detach { name: String },
+    /// The settings a target type's plugin declares: what each expects, its default, its
+    /// attach flag and what it means.
+    Settings {
+        /// The target type (local, docker, remote, ... or any type a plugin serves).
+        #[arg(value_name = "TYPE")]
+        target_type: String,
+        /// Print a Markdown table (the README's tables are made with it).
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 /// `xp computetarget attach TYPE --name N ...`: read after the plugin serving TYPE is found,

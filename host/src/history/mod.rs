@@ -8,6 +8,7 @@ mod open;
 mod query;
 mod reap;
 mod record;
+mod run_ids;
 mod schema;
 mod snapshots;
 mod store;

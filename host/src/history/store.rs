@@ -171,7 +171,8 @@ impl HistoryStore {
                 let mut stamp = created;
                 let mut taken = tx.prepare("SELECT 1 FROM runs WHERE run_id = ?1")?;
                 let mut run_id = format!("{}_{stamp}", new.id_prefix);
-                while taken.exists([&run_id])? {
+                // Free in this history and on this machine (see run_ids).
+                while taken.exists([&run_id])? || !super::run_ids::claim(&run_id) {
                     stamp += 1;
                     run_id = format!("{}_{stamp}", new.id_prefix);
                 }
@@ -186,6 +187,10 @@ impl HistoryStore {
             tx.commit().map_err(|e| database_error(&path, e))?;
             run_id
         };
+        // Now and then (about one submit in 32), not on every one.
+        if created % 32 == 0 {
+            super::run_ids::forget_old_claims();
+        }
         self.get(&run_id)
     }
 

@@ -75,10 +75,30 @@ pub fn validate(
     file: &Path,
     text: &str,
 ) -> Result<(), Box<SettingError>> {
+    check(settings, description, file, Some(text), true)
+}
+
+/// [`validate`] for the settings a user gives at attach, before the plugin completes them:
+/// those present must fit; required ones may still come from the plugin's defaults.
+pub fn validate_given(
+    settings: &Settings,
+    description: &PluginDescription,
+    file: &Path,
+) -> Result<(), Box<SettingError>> {
+    check(settings, description, file, None, false)
+}
+
+fn check(
+    settings: &Settings,
+    description: &PluginDescription,
+    file: &Path,
+    text: Option<&str>,
+    require: bool,
+) -> Result<(), Box<SettingError>> {
     let error = |spec: &SettingSpec, problem: String, expected: String| {
         Box::new(SettingError {
             file: file.to_path_buf(),
-            line: crate::project::yaml::line_of_key(text, &spec.key),
+            line: text.and_then(|text| crate::project::yaml::line_of_key(text, &spec.key)),
             key: spec.key.clone(),
             problem,
             plugin: format!("plugin '{}'", description.name),
@@ -88,7 +108,7 @@ pub fn validate(
     };
     for spec in &description.settings {
         let Some(value) = settings.get(&spec.key).filter(|value| !value.is_null()) else {
-            if spec.required && spec.default.is_none() {
+            if require && spec.required && spec.default.is_none() {
                 return Err(error(spec, "is missing".to_owned(), expected_words(spec)));
             }
             continue;

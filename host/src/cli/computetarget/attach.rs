@@ -56,7 +56,13 @@ pub fn attach(context: &CommandContext, args: &[String]) -> anyhow::Result<i32> 
         }
         Ok(Parsed::Options(options)) => options,
         // clap's own words: the flag it did not know, the value it missed, with usage.
-        Err(error) => bail!("{}", error.render().to_string().trim_end()),
+        Err(error) => {
+            let rendered = error.render().to_string();
+            bail!(
+                "{}\n\n`xp computetarget attach {target_type} --help` lists the flags of type {target_type}; --set KEY=VALUE sets any setting",
+                rendered.trim_end().trim_start_matches("error: ")
+            )
+        }
     };
     let quiet = context.quiet || options.quiet;
     let project = match &options.project {
@@ -106,6 +112,8 @@ fn attach_with(
             );
         }
     }
+    // What the user gave must fit before the plugin is asked anything.
+    schema::validate_given(&given_settings, &plugin.description, &compute_path)?;
     let mut settings = given_settings;
     settings.insert("type".into(), Value::String(target_type.clone()));
 

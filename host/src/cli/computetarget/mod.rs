@@ -3,6 +3,7 @@
 mod attach;
 mod files;
 mod flags;
+mod settings;
 
 use std::collections::BTreeMap;
 
@@ -22,9 +23,12 @@ pub fn run(context: &CommandContext, command: ComputeTargetCommand) -> anyhow::R
         // Its command line depends on the plugin: read before the project is needed.
         return attach::attach(context, &args.args);
     }
+    if let ComputeTargetCommand::Settings { target_type, markdown } = &command {
+        return settings::settings(context, target_type, *markdown);
+    }
     let project = context.project()?;
     match command {
-        ComputeTargetCommand::Attach(_) => unreachable!("handled above"),
+        ComputeTargetCommand::Attach(_) | ComputeTargetCommand::Settings { .. } => unreachable!("handled above"),
         ComputeTargetCommand::List(format) => {
             let mut rows = Vec::new();
             let mut records = Vec::new();
