@@ -14,6 +14,7 @@ pub mod lines;
 pub mod outputs;
 pub mod packages;
 pub mod process;
+pub mod project;
 pub mod python;
 pub mod resolve;
 pub mod settings;

@@ -39,9 +39,9 @@ TrackedRun: true
 }
 
 pub const CONDA_DEPENDENCIES: &str = r#"# The script's dependencies, as a conda environment file. Targets that build an
-# environment (docker, remotedocker, cluster, venv) install these: conda packages with
-# conda where the target has it, otherwise with pip under their PyPI names. The local and
-# remote targets use the interpreter as it is.
+# environment install these: conda packages with conda where the target has it, otherwise
+# with pip under their PyPI names. Targets that use an interpreter as it is (userManaged-
+# Environment) install nothing; `xp computetarget settings TYPE` says what a type does.
 name: project_environment
 dependencies:
   - python=3

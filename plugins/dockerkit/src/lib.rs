@@ -16,7 +16,6 @@ pub use runner::ContainerRun;
 /// The container of a run: `xp-<run id>-<project hash>`. Run ids are `<project folder>_<ms>`,
 /// so two projects with the same folder name could otherwise collide.
 pub fn container_name(run_id: &str, project_dir: &std::path::Path) -> String {
-    use sha2::{Digest, Sha256};
     let name: String = run_id
         .chars()
         .map(|c| {
@@ -27,8 +26,7 @@ pub fn container_name(run_id: &str, project_dir: &std::path::Path) -> String {
             }
         })
         .collect();
-    let hash = Sha256::digest(project_dir.to_string_lossy().as_bytes());
-    format!("xp-{name}-{:02x}{:02x}{:02x}{:02x}", hash[0], hash[1], hash[2], hash[3])
+    format!("xp-{name}-{}", xp_plugin_sdk::project::folder_tag(project_dir))
 }
 
 /// Labels on every run's container: the run id and the project folder.

@@ -126,13 +126,9 @@ impl Recipe {
             .collect();
         let name = name.trim_matches(|c: char| !c.is_ascii_alphanumeric());
         let name = if name.is_empty() { "project" } else { name };
-        let folder = Sha256::digest(project_dir.to_string_lossy().as_bytes());
         format!(
-            "xp-env/{name}-{:02x}{:02x}{:02x}{:02x}:{}",
-            folder[0],
-            folder[1],
-            folder[2],
-            folder[3],
+            "xp-env/{name}-{}:{}",
+            xp_plugin_sdk::project::folder_tag(project_dir),
             &self.hash[..16]
         )
     }

@@ -204,16 +204,11 @@ pub fn run_directory(request: &RunRequest) -> String {
 
 /// The folder of run `run_id` of the context's project and target on the host.
 pub fn run_directory_of(context: &RequestContext, run_id: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let folder = Sha256::digest(context.project_dir.to_string_lossy().as_bytes());
     format!(
-        "{}/runs/{}-{:02x}{:02x}{:02x}{:02x}",
+        "{}/runs/{}-{}",
         remote_directory(&context.target),
         run_id,
-        folder[0],
-        folder[1],
-        folder[2],
-        folder[3]
+        xp_plugin_sdk::project::folder_tag(&context.project_dir)
     )
 }
 

@@ -59,7 +59,7 @@ fn base_command() -> Command {
             Arg::new("type")
                 .value_name("TYPE")
                 .required(true)
-                .help("The target type: local, docker, remote, remotedocker, cluster, or any type a plugin serves"),
+                .help("The target type: any type a plugin on the search path serves (listed below)"),
         )
         .arg(
             Arg::new("name")
