@@ -51,10 +51,7 @@ impl HistoryStore {
         if record.status.is_final() || process_is_alive(pid, record.driver_start) {
             return Ok(None);
         }
-        let leftovers = end_processes_of_run(&record.run_id);
-        // Its driver would have unmounted the run's snapshot when the run ended.
         let run_dir = self.run_dir(&record.run_id);
-        crate::snapshot::release(&run_dir, &run_dir.join("snapshot"));
         // A plugin that called exit or abort (or crashed) took its host with it: the driver
         // wrote down which call it was in, and its hooks how the process ended.
         let in_call = std::fs::read_to_string(run_dir.join(super::PLUGIN_CALL_FILE))
@@ -63,18 +60,36 @@ impl HistoryStore {
         let mut message = format!(
             "the xp process driving this run (pid {pid}) ended without recording an outcome{in_call}; the run's last output is in its log"
         );
-        if leftovers > 0 {
-            message.push_str(&format!("; {leftovers} process(es) the run left behind were ended"));
-        }
+        // Closed only if nothing changed since the record was read: a submit hands its run to
+        // the detached supervisor (a new driver) just before it exits, so the driver read
+        // above may be gone while the run goes on under the next one. Nothing is ended or
+        // removed before this says the run is really orphaned.
         let changed = self
             .conn
             .execute(
-                "UPDATE runs SET status = ?2, error = ?3, ended_ms = COALESCE(ended_ms, ?4) WHERE run_number = ?1 AND status = ?5",
-                params![record.run_number as i64, RunStatus::Failed.as_str(), message, now_ms(), record.status.as_str()],
+                "UPDATE runs SET status = ?2, error = ?3, ended_ms = COALESCE(ended_ms, ?4)
+                 WHERE run_number = ?1 AND status = ?5 AND driver_pid IS ?6 AND driver_start IS ?7",
+                params![
+                    record.run_number as i64,
+                    RunStatus::Failed.as_str(),
+                    message,
+                    now_ms(),
+                    record.status.as_str(),
+                    pid as i64,
+                    record.driver_start.map(|start| start as i64)
+                ],
             )
             .map_err(|e| super::open::database_error(&self.path, e))?;
         if changed != 1 {
             return Ok(None);
+        }
+        let leftovers = end_processes_of_run(&record.run_id);
+        // Its driver would have unmounted the run's snapshot when the run ended.
+        crate::snapshot::release(&run_dir, &run_dir.join("snapshot"));
+        if leftovers > 0 {
+            let note = format!("{leftovers} process(es) the run left behind were ended");
+            self.add_to_error(record.run_number, &note)?;
+            message.push_str(&format!("; {note}"));
         }
         // The space the driver kept to record the end (see `run::drive`) is not needed now.
         let _ = std::fs::remove_file(self.run_dir(&record.run_id).join(super::RESERVE_FILE));
@@ -148,5 +163,32 @@ mod tests {
         let status = leftover.wait().unwrap();
         assert!(!status.success(), "the leftover was killed");
         assert!(store.reap_vanished().unwrap().is_empty(), "once");
+    }
+
+    #[test]
+    fn a_run_handed_to_a_new_driver_after_it_was_read_is_not_reaped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = HistoryStore::open(dir.path()).unwrap();
+        let (stale, mut process) = vanished_run(&mut store);
+        let stale = store.get(&stale.run_id).unwrap();
+        // The submit hands the run to its supervisor (alive: this test's process), then
+        // exits; a reaper that read the record before the hand-over must leave it alone.
+        store
+            .set_driver(
+                stale.run_number,
+                std::process::id(),
+                super::super::current_process_start(),
+            )
+            .unwrap();
+        assert!(store.reap_if_vanished(stale.clone()).unwrap().is_none());
+        let after = store.get(&stale.run_id).unwrap();
+        assert_eq!(after.status, RunStatus::Running);
+        assert!(
+            process.try_wait().unwrap().is_none(),
+            "the run's process was left alone"
+        );
+        assert!(!store.run_is_over(&stale.run_id).unwrap(), "its snapshot stays");
+        let _ = process.kill();
+        let _ = process.wait();
     }
 }

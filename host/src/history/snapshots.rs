@@ -80,22 +80,38 @@ impl HistoryStore {
     }
 
     /// Whether the run `run_id` is over (or unknown, or its driver gone): its snapshot can go.
+    /// A driver found gone is confirmed by reading the run again: a submit hands its run to
+    /// the detached supervisor just before it exits, so the first driver read may have ended
+    /// while the run goes on under the next.
     pub fn run_is_over(&self, run_id: &str) -> Result<bool, HistoryError> {
-        let row: Option<(String, Option<i64>, Option<i64>)> = self
-            .conn
-            .query_row(
-                "SELECT status, driver_pid, driver_start FROM runs WHERE run_id = ?1",
-                [run_id],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )
-            .optional()
-            .map_err(|e| self.db_error(e))?;
-        Ok(match row {
-            None => true,
-            Some((status, pid, start)) => {
-                let finished = xp_plugin_api::RunStatus::parse(&status).is_none_or(|s| s.is_final());
-                finished || !pid.is_some_and(|pid| super::process_is_alive(pid as u32, start.map(|s| s as u64)))
+        let read = || -> Result<Option<(String, Option<i64>, Option<i64>)>, HistoryError> {
+            self.conn
+                .query_row(
+                    "SELECT status, driver_pid, driver_start FROM runs WHERE run_id = ?1",
+                    [run_id],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .optional()
+                .map_err(|e| self.db_error(e))
+        };
+        let mut row = read()?;
+        // A few hand-overs at most; each is a new process that started the run's next step.
+        for _ in 0..4 {
+            let Some((status, pid, start)) = &row else {
+                return Ok(true);
+            };
+            if xp_plugin_api::RunStatus::parse(status).is_none_or(|s| s.is_final()) {
+                return Ok(true);
             }
-        })
+            if pid.is_some_and(|pid| super::process_is_alive(pid as u32, start.map(|s| s as u64))) {
+                return Ok(false);
+            }
+            let again = read()?;
+            if again == row {
+                return Ok(true);
+            }
+            row = again;
+        }
+        Ok(false)
     }
 }
