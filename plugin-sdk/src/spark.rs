@@ -108,8 +108,8 @@ impl Submit {
         }
     }
 
-    /// `--master MASTER` (the target's; a `spark.master` in the configuration still applies
-    /// where spark-submit lets `--conf` win).
+    /// `--master MASTER`, the target's (spark-submit prefers it to a `spark.master` in the
+    /// configuration).
     pub fn master(mut self, master: impl Into<String>) -> Submit {
         self.master = Some(master.into());
         self
