@@ -11,6 +11,9 @@ pub struct StoredManifest {
     pub text: Vec<u8>,
 }
 
+/// A run's status, driver pid and driver start, as read to tell whether it is over.
+type DriverRow = (String, Option<i64>, Option<i64>);
+
 impl HistoryStore {
     /// Records that run `run_number` executed the snapshot `id` (`files` files, `bytes`
     /// bytes), keeping the manifest's `text` if no run had it yet.
@@ -84,7 +87,7 @@ impl HistoryStore {
     /// the detached supervisor just before it exits, so the first driver read may have ended
     /// while the run goes on under the next.
     pub fn run_is_over(&self, run_id: &str) -> Result<bool, HistoryError> {
-        let read = || -> Result<Option<(String, Option<i64>, Option<i64>)>, HistoryError> {
+        let read = || -> Result<Option<DriverRow>, HistoryError> {
             self.conn
                 .query_row(
                     "SELECT status, driver_pid, driver_start FROM runs WHERE run_id = ?1",

@@ -12,6 +12,7 @@ use xp_plugin_api::{
     ReapReply, ReapRequest, RunOutcome, RunRequest, RunStatus, SettingKind, SettingSpec, Settings, Target,
 };
 use xp_plugin_sdk::environment::script_environment;
+use xp_plugin_sdk::spark;
 use xp_sshkit::quote::quote;
 use xp_sshkit::remote_run::{self, RemoteCommand};
 use xp_sshkit::target::{self, Login};
@@ -32,11 +33,8 @@ fn master(target: &Target) -> &str {
         .unwrap_or(DEFAULT_MASTER)
 }
 
-fn spark_submit(target: &Target) -> &str {
-    target
-        .setting_str("sparkSubmitLocation")
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or("spark-submit")
+fn spark_submit(target: &Target) -> String {
+    spark::script_program(target, spark::PYSPARK).program
 }
 
 fn check_deploy_mode(target: &Target) -> Result<(), PluginFailure> {
@@ -94,7 +92,7 @@ impl HeadNodeChecks {
         let submit = spark_submit(target);
         let mut lines = vec![format!(
             "command -v {submit} >/dev/null 2>&1 || {{ echo {message} >&2; exit 3; }}",
-            submit = quote(submit),
+            submit = quote(&submit),
             message = quote(&format!(
                 "sparkSubmitLocation '{submit}' does not run on {} (aml_config/{}.compute): not found",
                 connection.address, target.name
@@ -148,9 +146,9 @@ fn check_cluster(connection: &Connection, target: &Target, full: bool) -> Result
     // Asking spark-submit for its version starts a JVM (seconds): done at attach and prepare;
     // a submit only checks that the program is there.
     let probe = if full {
-        format!("{} --version 2>&1", quote(submit))
+        format!("{} --version 2>&1", quote(&submit))
     } else {
-        format!("command -v {} 2>&1", quote(submit))
+        format!("command -v {} 2>&1", quote(&submit))
     };
     let version = connection.exec(&probe, None)?;
     if version.status != 0 {
@@ -280,39 +278,20 @@ impl Executor for ClusterExecutor {
 
         let run_dir = target::run_directory(&request);
         target::removing_run_folder_on_error(&login, &run_dir, || {
-            let dependencies = &request.dependencies;
-            let mut argv = vec![
-                spark_submit(target).to_owned(),
-                "--master".into(),
-                master(target).to_owned(),
-            ];
+            let mut submit = spark::run_submit(spark_submit(target), &request).master(master(target));
             if master(target) == "yarn" {
-                argv.extend(["--deploy-mode".into(), "client".into()]);
+                submit = submit.deploy_mode("client");
             }
-            if !dependencies.spark_configuration.contains_key("spark.app.name") {
-                argv.extend(["--name".into(), format!("xp-{}", request.run_id)]);
-            }
-            for (key, value) in &dependencies.spark_configuration {
-                argv.extend(["--conf".into(), format!("{key}={value}")]);
-            }
-            if !dependencies.spark_packages.is_empty() {
-                argv.extend(["--packages".into(), dependencies.spark_packages.join(",")]);
-            }
-            if !dependencies.spark_repositories.is_empty() {
-                argv.extend(["--repositories".into(), dependencies.spark_repositories.join(",")]);
-            }
-            let mut preamble = vec![target::pythonpath_preamble(&request)];
             if let Some(env) = &python_environment {
                 // The driver uses the environment in place; executors unpack the shipped archive.
                 // (Spark settings rather than PYSPARK_* variables: spark-env.sh may set those.)
-                argv.extend([
-                    "--conf".into(),
-                    format!("spark.pyspark.driver.python={}/bin/python", env.path),
-                ]);
-                argv.extend(["--conf".into(), "spark.pyspark.python=./xpenv/bin/python".into()]);
-                argv.extend(["--archives".into(), format!("{}#xpenv", env.archive)]);
+                submit = submit
+                    .conf("spark.pyspark.driver.python", format!("{}/bin/python", env.path))
+                    .conf("spark.pyspark.python", "./xpenv/bin/python")
+                    .option("--archives", format!("{}#xpenv", env.archive));
             }
-            argv.extend(request.arguments.iter().cloned());
+            let argv = submit.argv(&request.arguments);
+            let mut preamble = vec![target::pythonpath_preamble(&request)];
             preamble.extend(target::shared_directory_preamble(target, &request.context.project_name));
             let mut environment = script_environment(&request, "", None, None);
             environment.remove("PYTHONPATH");

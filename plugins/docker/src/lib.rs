@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 
-use xp_dockerkit::environment::{ensure_environment, Environment, EnvironmentRequest};
+use xp_dockerkit::environment::{container_user_environment, ensure_environment, EnvironmentRequest};
 use xp_dockerkit::{archive, ContainerRun, Engine};
 use xp_plugin_api::{
     AttachReply, AttachRequest, CleanReply, CleanRequest, Events, Executor, PluginDescription, PluginFailure,
@@ -71,41 +71,6 @@ fn memory_limit(target: &Target) -> Result<Option<i64>, PluginFailure> {
             target.name
         ))),
     }
-}
-
-/// The command the container runs: the interpreter (or spark-submit) and the arguments.
-fn command(request: &RunRequest, environment: &Environment) -> Result<Vec<String>, PluginFailure> {
-    if request.framework == "PySpark" {
-        let spark_submit = environment.probe.spark_submit.clone().ok_or_else(|| {
-            PluginFailure::new(format!(
-                "Framework PySpark runs spark-submit in the container, but image {} has none on PATH; use a base image with Spark (e.g. one with pyspark installed)",
-                environment.image
-            ))
-        })?;
-        let mut command = vec![spark_submit];
-        let dependencies = &request.dependencies;
-        for (key, value) in &dependencies.spark_configuration {
-            command.push("--conf".into());
-            command.push(format!("{key}={value}"));
-        }
-        if !dependencies.spark_packages.is_empty() {
-            command.push("--packages".into());
-            command.push(dependencies.spark_packages.join(","));
-        }
-        if !dependencies.spark_repositories.is_empty() {
-            command.push("--repositories".into());
-            command.push(dependencies.spark_repositories.join(","));
-        }
-        command.extend(request.arguments.iter().cloned());
-        return Ok(command);
-    }
-    let python =
-        environment.probe.python.clone().ok_or_else(|| {
-            PluginFailure::new(format!("image {} has no python3 or python on PATH", environment.image))
-        })?;
-    Ok(std::iter::once(python)
-        .chain(request.arguments.iter().cloned())
-        .collect())
 }
 
 impl Executor for DockerExecutor {
@@ -190,7 +155,7 @@ impl Executor for DockerExecutor {
         let mut run = ContainerRun {
             name: xp_dockerkit::container_name(&request.run_id, &request.context.project_dir),
             image: environment.image.clone(),
-            command: command(&request, &environment)?,
+            command: environment.command(&request)?,
             environment: script_environment(&request, SUPPORT_DIR, None, Some(&format!("{SHARE_DIR}/")))
                 .into_iter()
                 .collect(),
@@ -208,6 +173,8 @@ impl Executor for DockerExecutor {
             if let Ok(meta) = std::fs::metadata(&request.snapshot_dir) {
                 if meta.uid() != 0 {
                     run.user = Some(format!("{}:{}", meta.uid(), meta.gid()));
+                    let name = std::env::var("USER").unwrap_or_else(|_| meta.uid().to_string());
+                    run.environment.extend(container_user_environment(&request, &name));
                 }
             }
         } else {

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use xp_plugin_api::{Dependencies, Events, PluginFailure, PrepareRequest, RunRequest, RunStatus, Target};
 use xp_plugin_sdk::packages::{user_managed, PackagePlan, Wheelhouse, USER_MANAGED_SETTING};
+use xp_plugin_sdk::spark;
 
 use crate::engine::Engine;
 use crate::recipe::{recipe, Probe, Recipe};
@@ -74,6 +75,24 @@ impl<'a> EnvironmentRequest<'a> {
     }
 }
 
+/// Ivy's cache for spark-submit's packages in a run's container (gone with the container).
+const CONTAINER_IVY_DIR: &str = "/tmp/.ivy2";
+
+/// Variables a PySpark run needs in a container that runs as a user the image may not know
+/// (`--user UID:GID`): Hadoop's login fails on a user without a name unless
+/// `HADOOP_USER_NAME` gives one, and Spark names the application's user from `SPARK_USER`.
+/// The run configuration's own values win; other frameworks get nothing.
+pub fn container_user_environment(request: &RunRequest, user_name: &str) -> Vec<(String, String)> {
+    if !spark::is_pyspark(&request.framework) {
+        return Vec::new();
+    }
+    ["HADOOP_USER_NAME", "SPARK_USER"]
+        .into_iter()
+        .filter(|key| !request.environment.contains_key(*key))
+        .map(|key| (key.to_owned(), user_name.to_owned()))
+        .collect()
+}
+
 /// The image runs use, and what it offers.
 #[derive(Debug, Clone)]
 pub struct Environment {
@@ -100,6 +119,29 @@ impl Environment {
         } else {
             format!("Built environment image {}", self.image)
         }
+    }
+
+    /// The command a run's container runs: the image's interpreter and the arguments, or for
+    /// `Framework: PySpark` the image's spark-submit with `spark_dependencies.yml` applied.
+    pub fn command(&self, request: &RunRequest) -> Result<Vec<String>, PluginFailure> {
+        if !spark::is_pyspark(&request.framework) {
+            let python =
+                self.probe.python.clone().ok_or_else(|| {
+                    PluginFailure::new(format!("image {} has no python3 or python on PATH", self.image))
+                })?;
+            return Ok(spark::run_argv(python, request));
+        }
+        let spark_submit = self.probe.spark_submit.clone().ok_or_else(|| {
+            PluginFailure::new(format!(
+                "Framework PySpark runs spark-submit in the container, but image {} has none on PATH; use a base image with Spark (e.g. one with pyspark installed)",
+                self.image
+            ))
+        })?;
+        // The container may run as a user the image does not know, whose home Java reports as
+        // `?`: Ivy's default cache (`~/.ivy2`, used even without packages) fails there.
+        Ok(spark::run_submit(spark_submit, request)
+            .default_conf("spark.jars.ivy", CONTAINER_IVY_DIR)
+            .argv(&request.arguments))
     }
 }
 
@@ -232,5 +274,85 @@ fn blame_pip(failure: PluginFailure, plan: &PackagePlan) -> PluginFailure {
     match plan.pip_failure(&output) {
         Some(named) => PluginFailure::new(format!("{named}\n{}", failure.0)),
         None => failure,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn environment(spark_submit: Option<&str>) -> Environment {
+        Environment {
+            image: "img".into(),
+            probe: Probe {
+                python: Some("/usr/bin/python3".into()),
+                spark_submit: spark_submit.map(str::to_owned),
+                ..Probe::default()
+            },
+            cached: true,
+            base: "img".into(),
+        }
+    }
+
+    fn request(framework: &str) -> RunRequest {
+        let mut request = RunRequest {
+            run_id: "p_1".into(),
+            framework: framework.into(),
+            arguments: vec!["job.py".into(), "x".into()],
+            ..RunRequest::default()
+        };
+        request
+            .dependencies
+            .spark_configuration
+            .insert("spark.xp.marker".into(), "m".into());
+        request.dependencies.spark_packages = vec!["g:a:1".into()];
+        request
+    }
+
+    #[test]
+    fn a_container_runs_python_or_spark_submit_with_the_spark_file() {
+        let python = environment(None).command(&request("Python")).unwrap();
+        assert_eq!(python, ["/usr/bin/python3", "job.py", "x"]);
+
+        let spark = environment(Some("/usr/local/bin/spark-submit"))
+            .command(&request("PySpark"))
+            .unwrap();
+        assert_eq!(
+            spark,
+            [
+                "/usr/local/bin/spark-submit",
+                "--conf",
+                "spark.app.name=xp-p_1",
+                "--conf",
+                "spark.jars.ivy=/tmp/.ivy2",
+                "--conf",
+                "spark.xp.marker=m",
+                "--packages",
+                "g:a:1",
+                "job.py",
+                "x",
+            ]
+        );
+
+        let error = environment(None).command(&request("PySpark")).unwrap_err();
+        assert!(error.0.contains("has none on PATH"), "{}", error.0);
+    }
+
+    #[test]
+    fn a_pyspark_container_user_gets_a_name_unless_the_run_gives_one() {
+        assert!(container_user_environment(&request("Python"), "me").is_empty());
+        let mut pyspark = request("PySpark");
+        assert_eq!(
+            container_user_environment(&pyspark, "me"),
+            [
+                ("HADOOP_USER_NAME".to_owned(), "me".to_owned()),
+                ("SPARK_USER".to_owned(), "me".to_owned())
+            ]
+        );
+        pyspark.environment.insert("SPARK_USER".into(), "them".into());
+        assert_eq!(
+            container_user_environment(&pyspark, "me"),
+            [("HADOOP_USER_NAME".to_owned(), "me".to_owned())]
+        );
     }
 }

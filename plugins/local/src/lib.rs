@@ -1,5 +1,6 @@
 //! The `local` executor: runs the snapshot on this machine with the interpreter named by
-//! `pythonLocation` (or `spark-submit` for PySpark), in the snapshot folder.
+//! `pythonLocation` (or `sparkSubmitLocation` for PySpark, with `spark_dependencies.yml`
+//! applied), in the snapshot folder.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,7 +14,7 @@ use xp_plugin_sdk::environment::{
 };
 use xp_plugin_sdk::packages::unmanaged_note;
 use xp_plugin_sdk::resolve::find_program;
-use xp_plugin_sdk::{outputs, process, settings};
+use xp_plugin_sdk::{outputs, process, settings, spark};
 
 #[derive(Default)]
 struct LocalExecutor;
@@ -29,20 +30,23 @@ pythonLocation: "python3"
 nativeSharedDirectory: "~/.azureml/share/"
 "#;
 
-const DEFAULT_PYTHON: &str = "python3";
-
-/// The interpreter of a target. Workbench projects say `python`, which many systems no longer
-/// have: fall back to `python3` then, and say so.
-fn interpreter(target: &Target, events: Option<&Events<'_>>) -> Result<PathBuf, PluginFailure> {
-    let configured = target
-        .setting_str("pythonLocation")
-        .filter(|p| !p.trim().is_empty())
-        .unwrap_or(DEFAULT_PYTHON);
+/// The program that runs the script, found on this machine: the interpreter, or for PySpark
+/// spark-submit (see [`spark::script_program`]). Workbench projects say `python`, which many
+/// systems no longer have: fall back to `python3` then, and say so.
+fn program(target: &Target, framework: &str, events: Option<&Events<'_>>) -> Result<PathBuf, PluginFailure> {
+    let wanted = spark::script_program(target, framework);
+    let configured = wanted.program.as_str();
     if let Some(found) = find_program(configured) {
         return Ok(found);
     }
+    if wanted.is_spark_submit() {
+        return Err(PluginFailure::new(format!(
+            "Framework PySpark needs spark-submit, and '{configured}' was not found; install Spark (e.g. `pip install pyspark`) or set sparkSubmitLocation in aml_config/{}.compute",
+            target.name
+        )));
+    }
     if configured == "python" {
-        if let Some(found) = find_program(DEFAULT_PYTHON) {
+        if let Some(found) = find_program(spark::DEFAULT_PYTHON) {
             if let Some(events) = events {
                 events.info(&format!(
                     "note: pythonLocation 'python' is not on PATH; using {}",
@@ -59,14 +63,9 @@ fn interpreter(target: &Target, events: Option<&Events<'_>>) -> Result<PathBuf, 
     )))
 }
 
-fn spark_submit(target: &Target) -> Result<PathBuf, PluginFailure> {
-    let configured = target.setting_str("sparkSubmitLocation").unwrap_or("spark-submit");
-    find_program(configured).ok_or_else(|| {
-        PluginFailure::new(format!(
-            "Framework PySpark needs spark-submit, and '{configured}' was not found; install Spark (e.g. `pip install pyspark`) or set sparkSubmitLocation in aml_config/{}.compute",
-            target.name
-        ))
-    })
+/// The interpreter of a target.
+fn interpreter(target: &Target, events: Option<&Events<'_>>) -> Result<PathBuf, PluginFailure> {
+    program(target, "Python", events)
 }
 
 impl Executor for LocalExecutor {
@@ -83,7 +82,7 @@ impl Executor for LocalExecutor {
         let mut settings = request.context.target.settings.clone();
         settings
             .entry("pythonLocation")
-            .or_insert_with(|| DEFAULT_PYTHON.into());
+            .or_insert_with(|| spark::DEFAULT_PYTHON.into());
         settings
             .entry("nativeSharedDirectory")
             .or_insert_with(|| DEFAULT_SHARED_DIRECTORY.into());
@@ -101,10 +100,10 @@ impl Executor for LocalExecutor {
             "The local target uses {} as it is; nothing to build.",
             python.display()
         )];
-        if request.framework == "PySpark" {
+        if spark::is_pyspark(&request.framework) {
             messages.push(format!(
                 "spark-submit: {}",
-                spark_submit(&request.context.target)?.display()
+                program(&request.context.target, &request.framework, None)?.display()
             ));
         }
         Ok(PrepareReply::cached().messages(messages))
@@ -115,11 +114,7 @@ impl Executor for LocalExecutor {
         if let Some(note) = unmanaged_note(&request.context.target) {
             events.info(&note);
         }
-        let program = if request.framework == "PySpark" {
-            spark_submit(&request.context.target)?
-        } else {
-            interpreter(&request.context.target, Some(events))?
-        };
+        let program = program(&request.context.target, &request.framework, Some(events))?;
         let shared = local_shared_directory(&request);
         std::fs::create_dir_all(&shared).map_err(|e| {
             PluginFailure::new(format!(
@@ -133,9 +128,10 @@ impl Executor for LocalExecutor {
             std::env::var("PYTHONPATH").ok().as_deref(),
             Some(&with_trailing_slash(&shared)),
         );
-        let mut command = Command::new(&program);
+        let argv = spark::run_argv(program.to_string_lossy(), &request);
+        let mut command = Command::new(&argv[0]);
         command
-            .args(&request.arguments)
+            .args(&argv[1..])
             .current_dir(&request.snapshot_dir)
             .envs(&environment);
         events.status(RunStatus::Running);

@@ -2,6 +2,7 @@
 //! manages there. The snapshot travels incrementally (files cached on the host by content);
 //! the script runs detached from the connection in a per-run folder, its output followed
 //! live and picked up again after a dropped connection; `outputs/` comes back as artifacts.
+//! `Framework: PySpark` runs `sparkSubmitLocation` with `spark_dependencies.yml` applied.
 
 use xp_plugin_api::{
     AttachReply, AttachRequest, Events, Executor, PluginDescription, PluginFailure, PrepareReply, PrepareRequest,
@@ -9,28 +10,20 @@ use xp_plugin_api::{
 };
 use xp_plugin_sdk::environment::script_environment;
 use xp_plugin_sdk::packages::unmanaged_note;
-use xp_plugin_sdk::settings;
 use xp_plugin_sdk::timing::mark;
+use xp_plugin_sdk::{settings, spark};
 use xp_sshkit::quote::quote;
 use xp_sshkit::remote_run::{self, RemoteCommand};
 use xp_sshkit::target::{self, Login};
 use xp_sshkit::Connection;
 
-const DEFAULT_PYTHON: &str = "python3";
-
 #[derive(Default)]
 struct RemoteExecutor;
 
-fn python(target: &Target) -> &str {
-    target
-        .setting_str("pythonLocation")
-        .filter(|p| !p.trim().is_empty())
-        .unwrap_or(DEFAULT_PYTHON)
-}
-
 /// Checks that the interpreter exists on the host; returns its version line.
 fn check_python(connection: &Connection, target: &Target) -> Result<String, PluginFailure> {
-    let python = python(target);
+    let python = spark::script_program(target, "Python").program;
+    let python = python.as_str();
     let finished = connection.exec(&format!("{} --version 2>&1", quote(python)), None)?;
     if finished.status != 0 {
         return Err(PluginFailure::new(format!(
@@ -57,7 +50,7 @@ impl Executor for RemoteExecutor {
     fn attach(&self, request: AttachRequest, events: &Events<'_>) -> Result<AttachReply, PluginFailure> {
         target::attach(
             &request,
-            &[("pythonLocation", DEFAULT_PYTHON)],
+            &[(spark::PYTHON_SETTING, spark::DEFAULT_PYTHON)],
             Settings::new(),
             events,
             check_python,
@@ -84,25 +77,17 @@ impl Executor for RemoteExecutor {
         if let Some(note) = unmanaged_note(target) {
             events.info(&note);
         }
-        let program = if request.framework == "PySpark" {
-            target
-                .setting_str("sparkSubmitLocation")
-                .unwrap_or("spark-submit")
-                .to_owned()
-        } else {
-            python(target).to_owned()
-        };
+        let program = spark::script_program(target, &request.framework);
         // Checked in the same command as the host's cache (one round trip for both).
         let preflight = format!(
             "command -v {program} >/dev/null 2>&1 || {{ echo {missing} >&2; exit 3; }}",
-            program = quote(&program),
-            missing =
-                quote(&format!(
-                "{} '{program}' was not found on {} (aml_config/{}.compute); install it there or set {} to its path",
-                if request.framework == "PySpark" { "sparkSubmitLocation" } else { "pythonLocation" },
-                connection.address,
-                target.name,
-                if request.framework == "PySpark" { "sparkSubmitLocation" } else { "pythonLocation" },
+            program = quote(&program.program),
+            missing = quote(&format!(
+                "{setting} '{name}' was not found on {address} (aml_config/{target}.compute); install it there or set {setting} to its path",
+                setting = program.setting,
+                name = program.program,
+                address = connection.address,
+                target = target.name,
             ))
         );
         let run_dir = target::run_directory(&request);
@@ -112,9 +97,7 @@ impl Executor for RemoteExecutor {
             let mut preamble = vec![target::pythonpath_preamble(&request)];
             preamble.extend(target::shared_directory_preamble(target, &request.context.project_name));
             let command = RemoteCommand {
-                argv: std::iter::once(program)
-                    .chain(request.arguments.iter().cloned())
-                    .collect(),
+                argv: spark::run_argv(program.program.as_str(), &request),
                 environment: environment.into_iter().collect(),
                 preamble,
             };

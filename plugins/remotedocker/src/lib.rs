@@ -2,12 +2,13 @@
 //! engine reached over SSH, in an environment image built there with the same recipe (and the
 //! same content-hash cache) as the local docker target. The snapshot travels incrementally
 //! like the remote target's and is mounted into the container; the `docker run` itself runs
-//! detached on the host, so a dropped connection does not end it.
+//! detached on the host, so a dropped connection does not end it. `Framework: PySpark` runs
+//! the image's spark-submit, with `spark_dependencies.yml` applied, as the docker target does.
 
 mod images;
 
 use images::RemoteImages;
-use xp_dockerkit::environment::{ensure_environment, Environment, EnvironmentRequest};
+use xp_dockerkit::environment::{container_user_environment, ensure_environment, Environment, EnvironmentRequest};
 use xp_plugin_api::{
     AttachReply, AttachRequest, CleanReply, CleanRequest, Events, Executor, PluginDescription, PluginFailure,
     PrepareReply, PrepareRequest, ReapReply, ReapRequest, RunOutcome, RunRequest, RunStatus, Settings,
@@ -94,11 +95,8 @@ impl Executor for RemoteDockerExecutor {
         if environment.cached {
             events.info(&environment.summary());
         }
-        let python = environment
-            .probe
-            .python
-            .clone()
-            .ok_or_else(|| PluginFailure::new(format!("image {} has no python3 or python", environment.image)))?;
+        // The image's interpreter, or for PySpark its spark-submit with the Spark file applied.
+        let script_command = environment.command(&request)?;
         let run_dir = target::run_directory(&request);
         target::removing_run_folder_on_error(&login, &run_dir, || {
             target::send_snapshot(&connection, &request, events)?;
@@ -109,13 +107,13 @@ impl Executor for RemoteDockerExecutor {
                 &connection,
                 "reading the run's folder",
                 &format!(
-                    "cd {} && pwd && id -u && id -g && mkdir -p {shared} && cd {shared} && pwd",
+                    "cd {} && pwd && id -u && id -g && id -un && mkdir -p {shared} && cd {shared} && pwd",
                     shell_path(&run_dir),
                     shared = target::shared_directory_word(target, &request.context.project_name),
                 ),
             )?;
             let facts: Vec<&str> = facts.lines().collect();
-            let [run_path, uid, gid, shared] = facts[..] else {
+            let [run_path, uid, gid, user_name, shared] = facts[..] else {
                 return Err(PluginFailure::new(format!(
                     "unexpected answer from {}: {facts:?}",
                     connection.address
@@ -151,12 +149,16 @@ impl Executor for RemoteDockerExecutor {
                 "-w".into(),
                 "/azureml-run".into(),
             ]);
-            for (key, value) in script_environment(&request, "/xp-support", None, Some("/azureml-share/")) {
+            let mut variables: Vec<(String, String)> =
+                script_environment(&request, "/xp-support", None, Some("/azureml-share/"))
+                    .into_iter()
+                    .collect();
+            variables.extend(container_user_environment(&request, user_name));
+            for (key, value) in variables {
                 argv.extend(["-e".into(), format!("{key}={value}")]);
             }
             argv.push(environment.image.clone());
-            argv.push(python);
-            argv.extend(request.arguments.iter().cloned());
+            argv.extend(script_command);
             let command = RemoteCommand {
                 argv,
                 environment: Vec::new(),
