@@ -13,8 +13,9 @@ use xp_plugin_api::{
 };
 use xp_plugin_sdk::environment::script_environment;
 use xp_plugin_sdk::spark;
+use xp_sshkit::lifecycle::{DetachedRun, Start};
 use xp_sshkit::quote::quote;
-use xp_sshkit::remote_run::{self, RemoteCommand};
+use xp_sshkit::remote_run::RemoteCommand;
 use xp_sshkit::target::{self, Login};
 use xp_sshkit::Connection;
 
@@ -263,7 +264,6 @@ impl Executor for ClusterExecutor {
         events.status(RunStatus::Preparing);
         let target = &request.context.target;
         let login = Login::for_context(&request.context)?;
-        let open = || login.connect(None);
         let connection = login.connect(Some(events))?;
         check_deploy_mode(target)?;
         let checked = HeadNodeChecks::of(&request);
@@ -276,8 +276,7 @@ impl Executor for ClusterExecutor {
             events,
         )?;
 
-        let run_dir = target::run_directory(&request);
-        target::removing_run_folder_on_error(&login, &run_dir, || {
+        {
             let mut submit = spark::run_submit(spark_submit(target), &request).master(master(target));
             if master(target) == "yarn" {
                 submit = submit.deploy_mode("client");
@@ -300,13 +299,6 @@ impl Executor for ClusterExecutor {
                 environment: environment.into_iter().collect(),
                 preamble,
             };
-            if let Some(cancelled) =
-                target::send_snapshot_and_start(&connection, &request, &preflight, &command, events)?
-            {
-                return Ok(cancelled);
-            }
-            checked.passed();
-            events.status(RunStatus::Running);
             let watch = |line: &str| {
                 line.contains(NO_RESOURCES).then(|| {
                 format!(
@@ -315,11 +307,23 @@ impl Executor for ClusterExecutor {
                 )
             })
             };
-            let (outcome, connection) = remote_run::follow_watching(connection, &open, &run_dir, None, &watch, events)?;
-            remote_run::fetch_outputs_and_remove(&connection, &run_dir, &request.artifacts_dir, events)?;
-            connection.close();
-            Ok(outcome)
-        })
+            DetachedRun {
+                login: &login,
+                request: &request,
+                on_cancel: None,
+                after: None,
+                watch: &watch,
+            }
+            .run(
+                connection,
+                Start::WithSnapshot {
+                    preflight: &preflight,
+                    command: &command,
+                },
+                || checked.passed(),
+                events,
+            )
+        }
     }
 
     /// The driver (spark-submit in client mode) runs detached on the head node and outlives a

@@ -12,8 +12,9 @@ use xp_plugin_sdk::environment::script_environment;
 use xp_plugin_sdk::packages::unmanaged_note;
 use xp_plugin_sdk::timing::mark;
 use xp_plugin_sdk::{settings, spark};
+use xp_sshkit::lifecycle::{watch_nothing, DetachedRun, Start};
 use xp_sshkit::quote::quote;
-use xp_sshkit::remote_run::{self, RemoteCommand};
+use xp_sshkit::remote_run::RemoteCommand;
 use xp_sshkit::target::{self, Login};
 use xp_sshkit::Connection;
 
@@ -90,32 +91,31 @@ impl Executor for RemoteExecutor {
                 target = target.name,
             ))
         );
-        let run_dir = target::run_directory(&request);
-        target::removing_run_folder_on_error(&login, &run_dir, || {
-            let mut environment = script_environment(&request, "", None, None);
-            environment.remove("PYTHONPATH");
-            let mut preamble = vec![target::pythonpath_preamble(&request)];
-            preamble.extend(target::shared_directory_preamble(target, &request.context.project_name));
-            let command = RemoteCommand {
-                argv: spark::run_argv(program.program.as_str(), &request),
-                environment: environment.into_iter().collect(),
-                preamble,
-            };
-            if let Some(cancelled) =
-                target::send_snapshot_and_start(&connection, &request, &preflight, &command, events)?
-            {
-                return Ok(cancelled);
-            }
-            mark("snapshot sent and started");
-            events.status(RunStatus::Running);
-            let reconnect = || login.connect(None);
-            let (outcome, connection) = remote_run::follow(connection, &reconnect, &run_dir, None, events)?;
-            mark("followed to the end");
-            remote_run::fetch_outputs_and_remove(&connection, &run_dir, &request.artifacts_dir, events)?;
-            mark("outputs fetched, run folder removed");
-            connection.close();
-            Ok(outcome)
-        })
+        let mut environment = script_environment(&request, "", None, None);
+        environment.remove("PYTHONPATH");
+        let mut preamble = vec![target::pythonpath_preamble(&request)];
+        preamble.extend(target::shared_directory_preamble(target, &request.context.project_name));
+        let command = RemoteCommand {
+            argv: spark::run_argv(program.program.as_str(), &request),
+            environment: environment.into_iter().collect(),
+            preamble,
+        };
+        DetachedRun {
+            login: &login,
+            request: &request,
+            on_cancel: None,
+            after: None,
+            watch: &watch_nothing,
+        }
+        .run(
+            connection,
+            Start::WithSnapshot {
+                preflight: &preflight,
+                command: &command,
+            },
+            || {},
+            events,
+        )
     }
 
     /// The script runs detached on the host and outlives a vanished driver: end it there.

@@ -14,8 +14,9 @@ use xp_plugin_api::{
     PrepareReply, PrepareRequest, ReapReply, ReapRequest, RunOutcome, RunRequest, RunStatus, Settings,
 };
 use xp_plugin_sdk::environment::script_environment;
+use xp_sshkit::lifecycle::{DetachedRun, Start};
 use xp_sshkit::quote::{quote, shell_path};
-use xp_sshkit::remote_run::{self, RemoteCommand};
+use xp_sshkit::remote_run::RemoteCommand;
 use xp_sshkit::target::{self, Login};
 use xp_sshkit::Connection;
 
@@ -97,14 +98,16 @@ impl Executor for RemoteDockerExecutor {
         }
         // The image's interpreter, or for PySpark its spark-submit with the Spark file applied.
         let script_command = environment.command(&request)?;
+        let name = xp_dockerkit::container_name(&request.run_id, &request.context.project_dir);
         let run_dir = target::run_directory(&request);
-        target::removing_run_folder_on_error(&login, &run_dir, || {
-            target::send_snapshot(&connection, &request, events)?;
-
+        let gpus = target.setting_bool("nvidiaDocker").unwrap_or(false);
+        // The `docker run` line needs the run folder's absolute path on the host, known once
+        // the snapshot is there.
+        let make_command = |connection: &Connection| -> Result<RemoteCommand, PluginFailure> {
             // Absolute paths on the host for the bind mounts, and the user to run as (so the
             // outputs stay the user's and the run's folder can be removed).
             let facts = remote_text(
-                &connection,
+                connection,
                 "reading the run's folder",
                 &format!(
                     "cd {} && pwd && id -u && id -g && id -un && mkdir -p {shared} && cd {shared} && pwd",
@@ -119,7 +122,6 @@ impl Executor for RemoteDockerExecutor {
                     connection.address
                 )));
             };
-            let name = xp_dockerkit::container_name(&request.run_id, &request.context.project_dir);
             // --init: the script is not PID 1, so it reacts to SIGTERM as it would elsewhere.
             let mut argv: Vec<String> = vec![
                 "docker".into(),
@@ -130,7 +132,6 @@ impl Executor for RemoteDockerExecutor {
                 name.clone(),
             ];
             // Workbench's way to the GPUs of a remote host (its nvidia-docker); --gpus today.
-            let gpus = target.setting_bool("nvidiaDocker").unwrap_or(false);
             if gpus {
                 argv.extend(["--gpus".into(), "all".into()]);
             }
@@ -158,35 +159,34 @@ impl Executor for RemoteDockerExecutor {
                 argv.extend(["-e".into(), format!("{key}={value}")]);
             }
             argv.push(environment.image.clone());
-            argv.extend(script_command);
-            let command = RemoteCommand {
+            argv.extend(script_command.iter().cloned());
+            Ok(RemoteCommand {
                 argv,
                 environment: Vec::new(),
                 preamble: Vec::new(),
-            };
-            if let Some(cancelled) = remote_run::start(&connection, &run_dir, &command, events)? {
-                return Ok(cancelled);
-            }
-            events.status(RunStatus::Running);
+            })
+        };
+        let address = connection.address.clone();
+        let no_gpus = |line: &str| {
+            (gpus && line.contains("could not select device driver")).then(|| {
+                format!(
+                    "nvidiaDocker: true asks for GPUs, but the Docker engine on {address} has no GPU support (no NVIDIA container runtime): {}",
+                    line.trim()
+                )
+            })
+        };
+        DetachedRun {
+            login: &login,
+            request: &request,
             // Stopping the container itself: the `docker run` client only proxies signals.
-            let stop = format!("setsid docker stop -t 3 {} </dev/null >/dev/null 2>&1 &", quote(&name));
-            let reconnect = || login.connect(None);
-            let address = connection.address.clone();
-            let no_gpus = |line: &str| {
-                (gpus && line.contains("could not select device driver")).then(|| {
-                    format!(
-                        "nvidiaDocker: true asks for GPUs, but the Docker engine on {address} has no GPU support (no NVIDIA container runtime): {}",
-                        line.trim()
-                    )
-                })
-            };
-            let (outcome, connection) =
-                remote_run::follow_watching(connection, &reconnect, &run_dir, Some(&stop), &no_gpus, events)?;
-            remote_run::fetch_outputs(&connection, &run_dir, &request.artifacts_dir, events)?;
-            let _ = connection.exec(&format!("docker rm -f {} >/dev/null 2>&1", quote(&name)), None);
-            remote_run::remove(&connection, &run_dir)?;
-            Ok(outcome)
-        })
+            on_cancel: Some(format!(
+                "setsid docker stop -t 3 {} </dev/null >/dev/null 2>&1 &",
+                quote(&name)
+            )),
+            after: Some(format!("docker rm -f {} >/dev/null 2>&1", quote(&name))),
+            watch: &no_gpus,
+        }
+        .run(connection, Start::AfterSnapshot(&make_command), || {}, events)
     }
 
     fn clean(&self, request: CleanRequest, events: &Events<'_>) -> Result<CleanReply, PluginFailure> {

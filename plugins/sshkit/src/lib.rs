@@ -6,6 +6,7 @@
 pub mod address;
 pub mod connection;
 pub mod keys;
+pub mod lifecycle;
 pub mod quote;
 pub mod remote_run;
 pub mod sync;
