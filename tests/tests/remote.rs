@@ -443,3 +443,80 @@ fn unreachable_hosts_missing_pythons_and_full_disks_fail_with_the_reason() {
     assert_eq!(record["status"], "Failed");
     assert!(record["error"].as_str().unwrap().contains("disk"), "{record}");
 }
+
+#[test]
+fn a_remote_run_whose_driver_vanished_is_ended_on_the_host_by_the_next_look() {
+    let ssh = ssh();
+    let project = remote_project(&ssh, &[]);
+    let marker = format!("xp-remote-reap-{}", std::process::id());
+    project.write(
+        "sleep.py",
+        &format!("import sys, time\nprint('sleeping', flush=True)\ntime.sleep(300)  # {marker}\n"),
+    );
+    let run = project
+        .xp(["submit", "-a", "-c", "r", "sleep.py", &marker])
+        .run()
+        .success();
+    let run_id = run.stdout.trim().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while processes_matching(&marker).len() < 1
+        || !project
+            .xp(["history", "logs", &run_id])
+            .run()
+            .stdout
+            .contains("sleeping")
+    {
+        assert!(Instant::now() < deadline, "the remote script never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The supervisor dies as in a crash; the script, detached on the host, would go on.
+    let supervisor = xp_tests::supervisor_pid(&run_id);
+    // SAFETY: kill(2) on a process this test started (through xp).
+    unsafe { libc::kill(supervisor as i32, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process_exists(supervisor) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !processes_matching(&marker).is_empty(),
+        "the script outlived its driver"
+    );
+
+    let record = project.run_record(&run_id);
+    assert_eq!(record["status"], "Failed", "{record}");
+    let error = record["error"].as_str().unwrap();
+    assert!(
+        error.contains("ended without recording an outcome")
+            && error.contains("ended on target 'r': the run's processes and folder"),
+        "{error}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_matching(&marker).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        processes_matching(&marker).is_empty(),
+        "the plugin's reap ended the script on the host"
+    );
+    let runs = Command::new("ssh")
+        .args([
+            "-i",
+            &ssh.key,
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .args(["-p", ssh.address.rsplit(':').next().unwrap()])
+        .arg(format!("{}@{}", ssh.user, ssh.address.rsplit_once(':').unwrap().0))
+        .arg("ls ~/.xp-remote/runs/")
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&runs.stdout);
+    assert!(
+        !listed.contains(&run_id),
+        "the run's folder on the host was removed: {listed}"
+    );
+}
