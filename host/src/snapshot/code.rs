@@ -174,7 +174,12 @@ fn size_note(kind: &Kind) -> String {
     }
 }
 
-fn file_diff(objects: &Objects, path: &str, old: Option<&Kind>, new: Option<&Kind>) -> Result<Option<String>, CodeError> {
+fn file_diff(
+    objects: &Objects,
+    path: &str,
+    old: Option<&Kind>,
+    new: Option<&Kind>,
+) -> Result<Option<String>, CodeError> {
     let side = |kind: Option<&Kind>| match kind {
         Some(kind) => objects.text(kind, MAX_DIFF_BYTES),
         None => Ok(Some(String::new())),
@@ -366,7 +371,11 @@ mod tests {
         assert_eq!((report.added, report.removed, report.changed), (1, 1, 3));
         let train = &report.changes[4];
         assert!(train.diff.as_deref().unwrap().contains("-b\n+B\n"), "{train:?}");
-        assert!(train.diff.as_deref().unwrap().starts_with("--- a/train.py\n+++ b/train.py\n"));
+        assert!(train
+            .diff
+            .as_deref()
+            .unwrap()
+            .starts_with("--- a/train.py\n+++ b/train.py\n"));
         let model = &report.changes[2];
         assert_eq!(model.diff, None);
         assert_eq!(model.note.as_deref(), Some("binary: 8 bytes -> 4 bytes"));
@@ -389,7 +398,10 @@ mod tests {
             hash: Hash::of(bytes),
             size: bytes.len() as u64,
         };
-        assert_eq!(objects.text(&kind(b"hello\n"), 100).unwrap().as_deref(), Some("hello\n"));
+        assert_eq!(
+            objects.text(&kind(b"hello\n"), 100).unwrap().as_deref(),
+            Some("hello\n")
+        );
         assert_eq!(objects.text(&kind(b"hello\n"), 3).unwrap(), None);
         assert_eq!(objects.text(&kind(b"\xff\xfe"), 100).unwrap(), None);
         assert_eq!(objects.text(&Kind::Dir, 100).unwrap(), None);

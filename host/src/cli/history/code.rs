@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context};
+
 use super::super::args::OutputFormat;
 use super::super::output;
 use super::super::CommandContext;
