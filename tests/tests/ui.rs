@@ -379,6 +379,66 @@ async fn compare_overlays_three_runs_and_downloads_return_the_artifacts_bytes() 
 }
 
 #[tokio::test]
+async fn a_run_submitted_while_the_runs_page_is_open_appears_and_turns_completed_without_a_reload() {
+    let project = TestProject::new();
+    project.write("train.py", TRAIN);
+    let first = train(&project, "0.4");
+    project.write(
+        "slow.py",
+        "import time\nfrom xp_logging import log_metric\nprint('started', flush=True)\nlog_metric('loss', 0.25)\ntime.sleep(3)\nlog_metric('loss', 0.125)\n",
+    );
+
+    let _one_browser = BROWSER_LOCK.lock().await;
+    let ui = UiServer::start(&project, "127.0.0.1");
+    let browser = Browser::start().await;
+    browser.client.goto(&ui.url).await.unwrap();
+    assert_eq!(text_of(&browser, "#total").await, "1 run");
+    browser.eval("window.sameDocument = 'yes'; return true;").await;
+
+    let submitted = project.xp(["-q", "submit", "-a", "slow.py"]).run().success();
+    let run = submitted.stdout.trim().to_owned();
+    let _cancel = CancelOnDrop {
+        project: &project,
+        run: run.clone(),
+    };
+    let row = format!("#runs tbody tr[data-run='{run}']");
+    browser
+        .wait_for(
+            "the new run's row",
+            Duration::from_secs(20),
+            &format!("return document.querySelector(\"{row}\") !== null;"),
+        )
+        .await;
+    let order = browser
+        .eval("return [...document.querySelectorAll('#runs tbody tr')].map((r) => r.getAttribute('data-run'));")
+        .await;
+    assert_eq!(order, serde_json::json!([run, first]), "the new run on top");
+    assert_eq!(text_of(&browser, "#total").await, "2 runs");
+    assert_eq!(
+        text_of(&browser, &format!("{row} td.id a")).await,
+        run,
+        "the row links to its run"
+    );
+    browser
+        .wait_for(
+            "the new run Completed, with its last loss",
+            Duration::from_secs(60),
+            &format!(
+                "const r = document.querySelector(\"{row}\"); return r.querySelector('[data-status]').textContent === 'Completed' && r.querySelector(\"td[data-metric='loss']\").textContent === '0.125';"
+            ),
+        )
+        .await;
+    assert_eq!(project.run_record(&run)["status"], "Completed");
+    assert_eq!(
+        browser.eval("return window.sameDocument;").await,
+        "yes",
+        "the rows changed in place, without a reload"
+    );
+    browser.screenshot("runs-live").await;
+    browser.close().await;
+}
+
+#[tokio::test]
 async fn the_code_of_a_run_is_listed_shown_and_diffed_in_the_browser() {
     let project = TestProject::new();
     project.write("train.py", TRAIN);

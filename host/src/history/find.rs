@@ -89,6 +89,8 @@ pub struct RunQuery {
     pub text: Option<String>,
     /// Only these run numbers (e.g. the rows a page shows, to refresh them).
     pub numbers: Option<Vec<u64>>,
+    /// Only runs numbered above this (the runs added since a page was shown).
+    pub after: Option<u64>,
     pub sort: SortKey,
     pub descending: bool,
     pub offset: u64,
@@ -102,6 +104,7 @@ impl Default for RunQuery {
             target: None,
             text: None,
             numbers: None,
+            after: None,
             sort: SortKey::Number,
             descending: true,
             offset: 0,
@@ -181,6 +184,10 @@ impl Filter {
                 ":numbers",
                 Box::new(serde_json::to_string(numbers).expect("numbers serialise")),
             ));
+        }
+        if let Some(after) = query.after {
+            filter.sql.push("run_number > :after");
+            filter.values.push((":after", Box::new(after as i64)));
         }
         filter
     }

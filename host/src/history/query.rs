@@ -60,6 +60,16 @@ impl HistoryStore {
         Ok(record)
     }
 
+    /// The highest run number (0 with no runs): one seek.
+    pub fn newest_run_number(&self) -> Result<u64, HistoryError> {
+        let newest: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT MAX(run_number) FROM runs")
+            .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
+            .map_err(|e| self.db_error(e))?;
+        Ok(newest.unwrap_or(0) as u64)
+    }
+
     /// The status and end of a run, cheaply, for live views.
     pub fn status_of(&self, run_number: u64) -> Result<Option<(RunStatus, Option<i64>)>, HistoryError> {
         let mut statement = self
@@ -271,6 +281,19 @@ mod tests {
             .unwrap();
         assert_eq!((second_page.total, numbers(&second_page)), (3, vec![1]));
 
+        let added = store
+            .find_runs(&RunQuery {
+                after: Some(1),
+                target: Some("docker".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            (added.total, numbers(&added)),
+            (2, vec![3, 2]),
+            "runs after #1 on docker"
+        );
+        assert_eq!(store.newest_run_number().unwrap(), 3);
     }
 
     #[test]

@@ -181,9 +181,15 @@ pub async fn runs(State(state): State<Arc<AppState>>, Query(params): Query<ListP
     };
     let for_read = query.clone();
     let found = state
-        .read(move |store| Ok((store.find_runs(&for_read)?, store.targets_used()?)))
+        .read(move |store| {
+            Ok((
+                store.find_runs(&for_read)?,
+                store.targets_used()?,
+                store.newest_run_number()?,
+            ))
+        })
         .await;
-    let (page, targets) = match found {
+    let (page, targets, newest) = match found {
         Ok(found) => found,
         Err(error) => return page_error(error),
     };
@@ -219,7 +225,23 @@ pub async fn runs(State(state): State<Arc<AppState>>, Query(params): Query<ListP
         }
     };
 
+    // What the page's script needs to show runs added after it loaded: the newest run number
+    // now, the filters, and whether new runs belong at the top of this view.
+    let newest_text = newest.to_string();
+    let filters = query_string(&[("status", status), ("target", &target), ("q", &text)]);
+    let live_new = sort == "number" && order == "desc" && page_number == 1;
     let mut html = Html::new();
+    html.open(
+        "div",
+        &[
+            ("id", Some("runs-live")),
+            ("data-newest", Some(&newest_text)),
+            ("data-filters", Some(&filters)),
+            ("data-per-page", Some(&per_page_text)),
+            ("data-live-new", Some(if live_new { "true" } else { "false" })),
+        ],
+    );
+    html.close("div");
     html.raw("<div class=\"title-row\"><h1>Runs</h1>");
     html.open("span", &[("class", Some("muted")), ("id", Some("total"))])
         .display(page.total)
@@ -273,7 +295,7 @@ pub async fn runs(State(state): State<Arc<AppState>>, Query(params): Query<ListP
     if !(status.is_empty() && target.is_empty() && text.is_empty()) {
         html.raw("<a class=\"button-link\" href=\"/\">Clear</a>");
     }
-    html.raw("</form>");
+    html.raw("</form><div id=\"new-runs\" class=\"new-runs\" hidden></div>");
 
     if page.runs.is_empty() {
         html.element(
@@ -295,7 +317,17 @@ pub async fn runs(State(state): State<Arc<AppState>>, Query(params): Query<ListP
     let metric_names: Vec<String> = metric_names.into_iter().take(MAX_METRIC_COLUMNS).collect();
 
     html.raw("<form id=\"compare-form\" method=\"get\" action=\"/compare\"><div class=\"actions\"><button type=\"submit\" id=\"compare-button\">Compare selected</button><span class=\"muted\" id=\"selected-count\"></span></div>");
-    html.raw("<div class=\"table-wrap\"><table class=\"runs\" id=\"runs\"><thead><tr><th class=\"check\"><input type=\"checkbox\" id=\"select-all\" title=\"Select all on this page\"></th>");
+    let metric_list = serde_json::to_string(&metric_names).unwrap_or_else(|_| "[]".into());
+    html.raw("<div class=\"table-wrap\">");
+    html.open(
+        "table",
+        &[
+            ("class", Some("runs")),
+            ("id", Some("runs")),
+            ("data-metrics", Some(&metric_list)),
+        ],
+    );
+    html.raw("<thead><tr><th class=\"check\"><input type=\"checkbox\" id=\"select-all\" title=\"Select all on this page\"></th>");
     let header = |html: &mut Html, key: &str, label: &str, numeric: bool| {
         let active = sort == key;
         let next_order = if active && order == "desc" { "asc" } else { "desc" };
