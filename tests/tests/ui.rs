@@ -435,6 +435,50 @@ async fn a_run_submitted_while_the_runs_page_is_open_appears_and_turns_completed
         "the rows changed in place, without a reload"
     );
     browser.screenshot("runs-live").await;
+
+    // Sorted another way, new runs do not move the rows: a note says how many there are.
+    browser
+        .client
+        .goto(&format!("{}/?sort=duration&order=asc", ui.base))
+        .await
+        .unwrap();
+    let before = browser
+        .eval("return [...document.querySelectorAll('#runs tbody tr')].map((r) => r.getAttribute('data-run'));")
+        .await;
+    let third = train(&project, "0.8");
+    let note = browser
+        .wait_for(
+            "the note of one new run",
+            Duration::from_secs(20),
+            "const n = document.getElementById('new-runs'); return !n.hidden && n.textContent;",
+        )
+        .await;
+    assert!(
+        note.as_str().unwrap().starts_with("1 new run since this page loaded"),
+        "{note}"
+    );
+    assert_eq!(
+        browser
+            .eval("return [...document.querySelectorAll('#runs tbody tr')].map((r) => r.getAttribute('data-run'));")
+            .await,
+        before,
+        "the rows stay as they were"
+    );
+    browser
+        .client
+        .find(Locator::Css("#new-runs a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "the newest runs",
+            Duration::from_secs(10),
+            &format!("const r = document.querySelector('#runs tbody tr'); return r && r.getAttribute('data-run') === '{third}';"),
+        )
+        .await;
     browser.close().await;
 }
 
