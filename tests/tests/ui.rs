@@ -483,6 +483,34 @@ async fn a_run_submitted_while_the_runs_page_is_open_appears_and_turns_completed
 }
 
 #[tokio::test]
+async fn the_first_run_of_a_project_appears_on_the_empty_runs_page_without_a_reload() {
+    let project = TestProject::new();
+    project.write("train.py", TRAIN);
+    let _one_browser = BROWSER_LOCK.lock().await;
+    let ui = UiServer::start(&project, "127.0.0.1");
+    let browser = Browser::start().await;
+    browser.client.goto(&ui.url).await.unwrap();
+    assert!(text_of(&browser, "#runs-empty").await.starts_with("No runs yet"));
+    browser.eval("window.sameDocument = 'yes'; return true;").await;
+    let run = train(&project, "0.5");
+    browser
+        .wait_for(
+            "the first run's row",
+            Duration::from_secs(20),
+            &format!("return document.querySelector(\"#runs tbody tr[data-run='{run}']\") !== null;"),
+        )
+        .await;
+    assert_eq!(
+        browser
+            .eval("return [document.getElementById('runs-empty') === null, document.getElementById('compare-form').hidden, window.sameDocument];")
+            .await,
+        serde_json::json!([true, false, "yes"])
+    );
+    assert_eq!(text_of(&browser, "#total").await, "1 run");
+    browser.close().await;
+}
+
+#[tokio::test]
 async fn the_code_of_a_run_is_listed_shown_and_diffed_in_the_browser() {
     let project = TestProject::new();
     project.write("train.py", TRAIN);

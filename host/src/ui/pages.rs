@@ -297,17 +297,22 @@ pub async fn runs(State(state): State<Arc<AppState>>, Query(params): Query<ListP
     }
     html.raw("</form><div id=\"new-runs\" class=\"new-runs\" hidden></div>");
 
-    if page.runs.is_empty() {
+    // With no rows, the (hidden) table is still written where new runs would show, so the
+    // page's script can add them there.
+    let empty = page.runs.is_empty();
+    if empty {
         html.element(
             "p",
-            &[("class", Some("empty"))],
+            &[("class", Some("empty")), ("id", Some("runs-empty"))],
             if page.total == 0 && status.is_empty() && target.is_empty() && text.is_empty() {
                 "No runs yet. Submit one with `xp experiment submit SCRIPT`."
             } else {
                 "No runs match."
             },
         );
-        return layout(&state, "Runs", "Runs", html);
+        if !live_new {
+            return layout(&state, "Runs", "Runs", html);
+        }
     }
 
     let mut metric_names = BTreeSet::new();
@@ -316,7 +321,16 @@ pub async fn runs(State(state): State<Arc<AppState>>, Query(params): Query<ListP
     }
     let metric_names: Vec<String> = metric_names.into_iter().take(MAX_METRIC_COLUMNS).collect();
 
-    html.raw("<form id=\"compare-form\" method=\"get\" action=\"/compare\"><div class=\"actions\"><button type=\"submit\" id=\"compare-button\">Compare selected</button><span class=\"muted\" id=\"selected-count\"></span></div>");
+    html.open(
+        "form",
+        &[
+            ("id", Some("compare-form")),
+            ("method", Some("get")),
+            ("action", Some("/compare")),
+            ("hidden", empty.then_some("")),
+        ],
+    );
+    html.raw("<div class=\"actions\"><button type=\"submit\" id=\"compare-button\">Compare selected</button><span class=\"muted\" id=\"selected-count\"></span></div>");
     let metric_list = serde_json::to_string(&metric_names).unwrap_or_else(|_| "[]".into());
     html.raw("<div class=\"table-wrap\">");
     html.open(
@@ -406,6 +420,9 @@ pub async fn runs(State(state): State<Arc<AppState>>, Query(params): Query<ListP
         html.raw("</tr>");
     }
     html.raw("</tbody></table></div></form>");
+    if empty {
+        return layout(&state, "Runs", "Runs", html);
+    }
 
     html.raw("<nav class=\"pager\">");
     let pager_link = |html: &mut Html, label: &str, target_page: u64, enabled: bool| {

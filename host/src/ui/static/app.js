@@ -214,11 +214,12 @@ if (runsLive) {
         const metricNames = JSON.parse(table.getAttribute("data-metrics") || "[]");
         for (const run of [...body.runs].reverse()) tbody.prepend(runRow(run, metricNames));
         while (tbody.rows.length > perPage) tbody.lastElementChild.remove();
+        document.getElementById("runs-empty")?.remove();
+        document.getElementById("compare-form").hidden = false;
         const count = Number(total.textContent.split(" ")[0]) + body.total;
         total.textContent = count + (count === 1 ? " run" : " runs");
         return;
       }
-      if (atTop && !table) { window.location.reload(); return; }
       // Another order or page: say so rather than move the rows under the reader.
       unseen += body.total;
       banner.replaceChildren(document.createTextNode(unseen + (unseen === 1 ? " new run" : " new runs") + " since this page loaded: "),
