@@ -377,3 +377,97 @@ async fn compare_overlays_three_runs_and_downloads_return_the_artifacts_bytes() 
     browser.screenshot("targets").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn the_code_of_a_run_is_listed_shown_and_diffed_in_the_browser() {
+    let project = TestProject::new();
+    project.write("train.py", TRAIN);
+    project.write("README.md", "# Demo\nTrains a tiny model.\n");
+    let first = train(&project, "0.1");
+    project.write("train.py", &TRAIN.replace("range(30):", "range(30):  # thirty steps"));
+    project.write("config.yaml", "lr: 0.2\n");
+    let second = train(&project, "0.2");
+
+    let _one_browser = BROWSER_LOCK.lock().await;
+    let ui = UiServer::start(&project, "127.0.0.1");
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("{}/runs/{second}", ui.base))
+        .await
+        .unwrap();
+    let files = text_of(&browser, "#code-files").await;
+    assert!(files.contains("train.py") && files.contains("config.yaml"), "{files}");
+    browser.screenshot("run-code-card").await;
+    browser
+        .client
+        .find(Locator::Css("#code-files a[href$='/code/train.py']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "the file's page",
+            Duration::from_secs(10),
+            "return document.getElementById('code-text') !== null;",
+        )
+        .await;
+    let lines = browser
+        .eval("return [...document.querySelectorAll('#code-text .line')].map((l) => l.textContent).join('');")
+        .await;
+    assert_eq!(lines, TRAIN.replace("range(30):", "range(30):  # thirty steps"));
+    browser.screenshot("code-file").await;
+
+    browser
+        .client
+        .goto(&format!("{}/runs/{second}", ui.base))
+        .await
+        .unwrap();
+    browser
+        .client
+        .find(Locator::Css("#diff-with"))
+        .await
+        .unwrap()
+        .send_keys(&first)
+        .await
+        .unwrap();
+    browser
+        .client
+        .find(Locator::Css("form.diff-form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "the diff page",
+            Duration::from_secs(10),
+            "return document.getElementById('diff-summary') !== null;",
+        )
+        .await;
+    assert!(text_of(&browser, "#diff-summary")
+        .await
+        .ends_with("1 added, 0 removed, 1 changed"));
+    let added = browser
+        .eval("return [...document.querySelectorAll('pre.diff .d-add')].map((l) => l.textContent);")
+        .await;
+    assert!(
+        added
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("# thirty steps")),
+        "{added}"
+    );
+    browser.screenshot("code-diff").await;
+    browser
+        .client
+        .goto(&format!("{}/runs/{second}/code", ui.base))
+        .await
+        .unwrap();
+    browser.screenshot("code").await;
+    browser.close().await;
+}

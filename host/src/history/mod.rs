@@ -3,6 +3,7 @@
 
 pub mod artifacts;
 mod error;
+mod find;
 mod liveness;
 mod open;
 mod query;
@@ -20,9 +21,10 @@ pub const RESERVE_FILE: &str = ".reserve";
 
 pub use artifacts::{encode_name, open_artifact, ArtifactError, ArtifactLink};
 pub use error::HistoryError;
+pub use find::{RunPage, RunQuery, SortKey};
 pub use liveness::{current_process_start, end_processes_of_run, process_is_alive, process_start};
 pub use open::{unwritable, Unwritable};
-pub use query::{RunPage, RunQuery, SeriesInfo, SortKey};
+pub use query::SeriesInfo;
 pub use record::{format_duration, format_utc, now_ms, MetricPoint, RunRecord, RunSnapshot};
 pub use snapshots::StoredManifest;
 pub use store::{Closing, HistoryStore, ListFilter, NewRun};

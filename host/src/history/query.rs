@@ -7,110 +7,9 @@ use rusqlite::{params, OptionalExtension};
 use xp_plugin_api::RunStatus;
 
 use super::liveness::process_is_alive;
-use super::record::{now_ms, RunRecord};
+use super::record::RunRecord;
 use super::store::{record_from_row, HistoryStore, RUN_COLUMNS};
 use super::HistoryError;
-
-/// A column the runs can be sorted by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SortKey {
-    Number,
-    RunId,
-    Status,
-    Target,
-    Script,
-    Arguments,
-    Start,
-    Duration,
-    /// The last value of this metric (runs without it come last).
-    Metric(String),
-}
-
-impl SortKey {
-    /// `number`, `id`, `status`, `target`, `script`, `arguments`, `start`, `duration`, or
-    /// `metric:NAME`.
-    pub fn parse(text: &str) -> Option<SortKey> {
-        Some(match text {
-            "number" => SortKey::Number,
-            "id" => SortKey::RunId,
-            "status" => SortKey::Status,
-            "target" => SortKey::Target,
-            "script" => SortKey::Script,
-            "arguments" => SortKey::Arguments,
-            "start" => SortKey::Start,
-            "duration" => SortKey::Duration,
-            other => SortKey::Metric(other.strip_prefix("metric:").filter(|n| !n.is_empty())?.to_owned()),
-        })
-    }
-
-    pub fn as_param(&self) -> String {
-        match self {
-            SortKey::Number => "number".into(),
-            SortKey::RunId => "id".into(),
-            SortKey::Status => "status".into(),
-            SortKey::Target => "target".into(),
-            SortKey::Script => "script".into(),
-            SortKey::Arguments => "arguments".into(),
-            SortKey::Start => "start".into(),
-            SortKey::Duration => "duration".into(),
-            SortKey::Metric(name) => format!("metric:{name}"),
-        }
-    }
-
-    /// The SQL expression; `:now` and `:metric` are bound by the caller.
-    fn expression(&self) -> &'static str {
-        match self {
-            SortKey::Number => "run_number",
-            SortKey::RunId => "run_id",
-            SortKey::Status => "status",
-            SortKey::Target => "target",
-            SortKey::Script => "script",
-            SortKey::Arguments => "arguments",
-            SortKey::Start => "COALESCE(started_ms, created_ms)",
-            SortKey::Duration => "(COALESCE(ended_ms, :now) - COALESCE(started_ms, created_ms))",
-            SortKey::Metric(_) => {
-                "(SELECT CAST(m.value AS REAL) FROM metrics m WHERE m.run_number = runs.run_number AND m.name = :metric ORDER BY m.step DESC LIMIT 1)"
-            }
-        }
-    }
-}
-
-/// Which runs, in which order, which slice.
-#[derive(Debug, Clone)]
-pub struct RunQuery {
-    pub status: Option<RunStatus>,
-    pub target: Option<String>,
-    /// Matches run id, script, arguments or the run number (substring, case-insensitive).
-    pub text: Option<String>,
-    /// Only these run numbers (e.g. the rows a page shows, to refresh them).
-    pub numbers: Option<Vec<u64>>,
-    pub sort: SortKey,
-    pub descending: bool,
-    pub offset: u64,
-    pub limit: u64,
-}
-
-impl Default for RunQuery {
-    fn default() -> Self {
-        RunQuery {
-            status: None,
-            target: None,
-            text: None,
-            numbers: None,
-            sort: SortKey::Number,
-            descending: true,
-            offset: 0,
-            limit: 50,
-        }
-    }
-}
-
-/// One page of runs and how many match in all.
-#[derive(Debug, Clone)]
-pub struct RunPage {
-    pub total: u64,
-    pub runs: Vec<RunRecord>,
-}
 
 /// A metric series of a run: its name, how many points, the last step and value.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -119,20 +18,6 @@ pub struct SeriesInfo {
     pub points: u64,
     pub last_step: u64,
     pub last_time_ms: i64,
-}
-
-/// `%` and `_` match themselves in a LIKE pattern built from user text.
-fn like_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
 }
 
 impl RunRecord {
@@ -147,97 +32,6 @@ impl RunRecord {
 }
 
 impl HistoryStore {
-    /// The runs matching `query`, sorted, one page of them, with each run's last metric values.
-    pub fn find_runs(&self, query: &RunQuery) -> Result<RunPage, HistoryError> {
-        let mut conditions = Vec::new();
-        let status = query.status.map(|s| s.as_str());
-        let pattern = query.text.as_deref().map(like_pattern);
-        let number_text = query
-            .text
-            .as_deref()
-            .map(|t| t.trim().trim_start_matches('#').to_owned());
-        if status.is_some() {
-            conditions.push("status = :status");
-        }
-        if query.target.is_some() {
-            conditions.push("target = :target");
-        }
-        if pattern.is_some() {
-            conditions.push(
-                "(run_id LIKE :pattern ESCAPE '\\' OR script LIKE :pattern ESCAPE '\\' OR arguments LIKE :pattern ESCAPE '\\' OR CAST(run_number AS TEXT) = :number_text)",
-            );
-        }
-        let numbers = query
-            .numbers
-            .as_ref()
-            .map(|numbers| serde_json::to_string(numbers).expect("numbers serialise"));
-        if numbers.is_some() {
-            conditions.push("run_number IN (SELECT value FROM json_each(:numbers))");
-        }
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conditions.join(" AND "))
-        };
-        let now = now_ms();
-        let metric = match &query.sort {
-            SortKey::Metric(name) => Some(name.clone()),
-            _ => None,
-        };
-        let limit = query.limit as i64;
-        let offset = query.offset as i64;
-        let mut named: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::new();
-        if let Some(status) = &status {
-            named.push((":status", status));
-        }
-        if let Some(target) = &query.target {
-            named.push((":target", target));
-        }
-        if let Some(pattern) = &pattern {
-            named.push((":pattern", pattern));
-            named.push((":number_text", number_text.as_ref().expect("set with the pattern")));
-        }
-        if let Some(numbers) = &numbers {
-            named.push((":numbers", numbers));
-        }
-        let total: i64 = {
-            let mut statement = self
-                .conn
-                .prepare_cached(&format!("SELECT COUNT(*) FROM runs{filter}"))
-                .map_err(|e| self.db_error(e))?;
-            statement
-                .query_row(named.as_slice(), |row| row.get(0))
-                .map_err(|e| self.db_error(e))?
-        };
-        let direction = if query.descending { "DESC" } else { "ASC" };
-        let expression = query.sort.expression();
-        let order = match query.sort {
-            SortKey::Number => format!("run_number {direction}"),
-            // NULLs (no such metric, a run not started) last whatever the direction.
-            _ => format!("({expression}) IS NULL, {expression} {direction}, run_number DESC"),
-        };
-        let sql = format!("SELECT {RUN_COLUMNS} FROM runs{filter} ORDER BY {order} LIMIT :limit OFFSET :offset");
-        named.push((":limit", &limit));
-        named.push((":offset", &offset));
-        if expression.contains(":now") {
-            named.push((":now", &now));
-        }
-        if let Some(metric) = &metric {
-            named.push((":metric", metric));
-        }
-        let mut statement = self.conn.prepare_cached(&sql).map_err(|e| self.db_error(e))?;
-        let mut runs = statement
-            .query_map(named.as_slice(), record_from_row)
-            .map_err(|e| self.db_error(e))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.db_error(e))?;
-        self.fill_last_metrics_of(&mut runs)?;
-        Ok(RunPage {
-            total: total as u64,
-            runs,
-        })
-    }
-
     /// Fills each record's last metric values with seeks per run and series (unlike
     /// `fill_last_metrics`, whose range scan suits consecutive runs with few points only).
     pub fn fill_last_metrics_of(&self, records: &mut [RunRecord]) -> Result<(), HistoryError> {
@@ -264,6 +58,16 @@ impl HistoryStore {
             .ok_or_else(|| HistoryError::NoSuchRun(id_or_number.to_owned()))?;
         record.metrics = self.last_metric_values(record.run_number)?;
         Ok(record)
+    }
+
+    /// The highest run number (0 with no runs): one seek.
+    pub fn newest_run_number(&self) -> Result<u64, HistoryError> {
+        let newest: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT MAX(run_number) FROM runs")
+            .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
+            .map_err(|e| self.db_error(e))?;
+        Ok(newest.unwrap_or(0) as u64)
     }
 
     /// The status and end of a run, cheaply, for live views.
@@ -401,7 +205,7 @@ impl HistoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::NewRun;
+    use crate::history::{now_ms, NewRun, RunPage, RunQuery, SortKey};
 
     fn store_with_runs() -> (tempfile::TempDir, HistoryStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -476,6 +280,20 @@ mod tests {
             })
             .unwrap();
         assert_eq!((second_page.total, numbers(&second_page)), (3, vec![1]));
+
+        let added = store
+            .find_runs(&RunQuery {
+                after: Some(1),
+                target: Some("docker".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            (added.total, numbers(&added)),
+            (2, vec![3, 2]),
+            "runs after #1 on docker"
+        );
+        assert_eq!(store.newest_run_number().unwrap(), 3);
     }
 
     #[test]
@@ -496,6 +314,91 @@ mod tests {
         assert_eq!(query("5_"), vec![3]);
         assert_eq!(query("#1"), vec![1]);
         assert_eq!(query("nothing"), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn duration_sorts_ended_runs_by_their_index_and_running_runs_by_now() {
+        let (_dir, store) = store_with_runs();
+        // Runs 1 and 2 ended after 10 and 20 s; run 3 has been going for 1000 s.
+        store
+            .conn
+            .execute_batch(&format!(
+                "UPDATE runs SET started_ms = 5000, ended_ms = 5000 + run_number * 10000 WHERE run_number < 3;
+                 UPDATE runs SET created_ms = {0}, started_ms = {0}, ended_ms = NULL WHERE run_number = 3;",
+                now_ms() - 1_000_000
+            ))
+            .unwrap();
+        let by = |descending: bool, offset: u64, limit: u64| {
+            numbers(
+                &store
+                    .find_runs(&RunQuery {
+                        sort: SortKey::Duration,
+                        descending,
+                        offset,
+                        limit,
+                        ..Default::default()
+                    })
+                    .unwrap(),
+            )
+        };
+        assert_eq!(by(true, 0, 50), vec![3, 2, 1]);
+        assert_eq!(by(false, 0, 50), vec![1, 2, 3]);
+        assert_eq!(by(true, 1, 1), vec![2]);
+        assert_eq!(by(false, 2, 5), vec![3]);
+        let docker_longest = store
+            .find_runs(&RunQuery {
+                sort: SortKey::Duration,
+                target: Some("docker".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!((docker_longest.total, numbers(&docker_longest)), (2, vec![3, 2]));
+        let by_start = store
+            .find_runs(&RunQuery {
+                sort: SortKey::Start,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(numbers(&by_start), vec![3, 2, 1], "ties (runs 1 and 2) newest first");
+    }
+
+    #[test]
+    fn the_text_index_follows_runs_added_changed_and_deleted() {
+        let (_dir, mut store) = store_with_runs();
+        let query = |store: &HistoryStore, text: &str| {
+            numbers(
+                &store
+                    .find_runs(&RunQuery {
+                        text: Some(text.into()),
+                        ..Default::default()
+                    })
+                    .unwrap(),
+            )
+        };
+        assert_eq!(query(&store, "SCORE.PY"), vec![2], "case-insensitive as LIKE is");
+        assert_eq!(query(&store, "\"--lr"), vec![3, 1], "quotes are text, not syntax");
+        store
+            .create_run(&NewRun {
+                id_prefix: "p",
+                script: "evaluate.py",
+                arguments: &["--split".to_owned(), "test".to_owned()],
+                target: "local",
+                runconfig: "local",
+                git_commit: None,
+            })
+            .unwrap();
+        assert_eq!(query(&store, "valuat"), vec![4]);
+        assert_eq!(query(&store, "split"), vec![4]);
+        store
+            .conn
+            .execute("UPDATE runs SET script = 'renamed.py' WHERE run_number = 2", [])
+            .unwrap();
+        assert_eq!(query(&store, "score"), Vec::<u64>::new());
+        assert_eq!(query(&store, "renamed"), vec![2]);
+        store.delete(4).unwrap();
+        assert_eq!(query(&store, "valuat"), Vec::<u64>::new());
+        assert_eq!(query(&store, "#4"), Vec::<u64>::new());
+        assert_eq!(query(&store, "#3"), vec![3], "a number finds its run");
     }
 
     #[test]

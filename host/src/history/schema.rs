@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 const V1: &str = r#"
 CREATE TABLE runs (
@@ -58,6 +58,36 @@ CREATE TABLE snapshots (
 );
 "#;
 
+/// Step 4: what the web view sorts and searches by, indexed, so a page of 100,000 runs sorted
+/// by start or duration, or searched by text, reads a page's worth of index rather than every
+/// run. Duration is `ended_ms - start` for runs that ended (indexed; it never changes again)
+/// and `now - start` for the others (few; found by their own partial index). The text search
+/// is a trigram index (substrings, case-insensitive) over the columns a search matches, kept
+/// by triggers, so every writer keeps it current without knowing about it.
+const V4: &str = r#"
+CREATE INDEX runs_by_start ON runs(COALESCE(started_ms, created_ms));
+CREATE INDEX runs_by_duration ON runs((ended_ms - COALESCE(started_ms, created_ms))) WHERE ended_ms IS NOT NULL;
+CREATE INDEX runs_not_ended ON runs(run_number) WHERE ended_ms IS NULL;
+CREATE INDEX runs_by_script ON runs(script, run_number);
+CREATE VIRTUAL TABLE runs_text USING fts5(
+    run_id, script, arguments, content='runs', content_rowid='run_number', tokenize='trigram');
+CREATE TRIGGER runs_text_insert AFTER INSERT ON runs BEGIN
+    INSERT INTO runs_text(rowid, run_id, script, arguments)
+        VALUES (new.run_number, new.run_id, new.script, new.arguments);
+END;
+CREATE TRIGGER runs_text_delete AFTER DELETE ON runs BEGIN
+    INSERT INTO runs_text(runs_text, rowid, run_id, script, arguments)
+        VALUES ('delete', old.run_number, old.run_id, old.script, old.arguments);
+END;
+CREATE TRIGGER runs_text_update AFTER UPDATE OF run_id, script, arguments ON runs BEGIN
+    INSERT INTO runs_text(runs_text, rowid, run_id, script, arguments)
+        VALUES ('delete', old.run_number, old.run_id, old.script, old.arguments);
+    INSERT INTO runs_text(rowid, run_id, script, arguments)
+        VALUES (new.run_number, new.run_id, new.script, new.arguments);
+END;
+INSERT INTO runs_text(runs_text) VALUES ('rebuild');
+"#;
+
 /// Brings a database to [`VERSION`]; `found` is its `user_version`.
 pub fn migrate(conn: &mut Connection, found: i64) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -71,6 +101,9 @@ pub fn migrate(conn: &mut Connection, found: i64) -> rusqlite::Result<()> {
     }
     if current < 3 {
         tx.execute_batch(V3)?;
+    }
+    if current < 4 {
+        tx.execute_batch(V4)?;
     }
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()

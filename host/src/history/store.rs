@@ -136,7 +136,12 @@ impl HistoryStore {
         &self.path
     }
 
-    fn columns(&self) -> &'static str {
+    /// The schema step of the file.
+    pub(super) fn version(&self) -> i64 {
+        self.version
+    }
+
+    pub(super) fn columns(&self) -> &'static str {
         match self.version {
             ..=1 => RUN_COLUMNS_V1,
             2 => RUN_COLUMNS_V2,

@@ -12,6 +12,7 @@
 //! Never hard links alone: a link to an object is the object, and a read-only mode does not
 //! stop root (or the file's owner, who may chmod it) from writing through it.
 
+pub mod code;
 mod copy;
 mod index;
 mod ingest;

@@ -140,7 +140,7 @@ pub async fn log(
 
 /// The file name for a download: the artifact's last component, reduced to characters that
 /// need no quoting in a header.
-fn download_name(relative: &str) -> String {
+pub fn download_name(relative: &str) -> String {
     let base = relative.rsplit('/').next().unwrap_or("artifact");
     let safe: String = base
         .chars()

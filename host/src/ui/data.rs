@@ -26,6 +26,8 @@ pub struct ListParams {
     pub per_page: Option<u64>,
     /// Comma-separated run numbers: only these runs.
     pub numbers: Option<String>,
+    /// Only runs numbered above this: what was added since a page was shown.
+    pub after: Option<u64>,
 }
 
 pub const MAX_PER_PAGE: u64 = 500;
@@ -73,6 +75,7 @@ impl ListParams {
             target: nonempty(&self.target),
             text: nonempty(&self.q),
             numbers,
+            after: self.after,
             sort,
             descending,
             offset: (page - 1).saturating_mul(per_page),

@@ -1,7 +1,7 @@
 //! `xp ui`: the run history in a browser, served by this binary with every asset embedded.
 //!
 //! The parts: [`server`] (router, shared state), [`auth`] (token, Host and Origin rules),
-//! [`api`] (the JSON API), [`pages`], [`run_page`] and [`other_pages`] (HTML), [`chart`] (SVG line charts),
+//! [`api`] (the JSON API), [`code`] and [`code_page`] (a run's code snapshot), [`pages`], [`run_page`] and [`other_pages`] (HTML), [`chart`] (SVG line charts),
 //! [`downsample`] (min/max per pixel column), [`live`] (server-sent events), [`files`] (the
 //! log and the artifacts, opened safely), [`html`] (the escaping writer), [`assets`] (CSS and
 //! script). Nothing here runs unless `xp ui` does: the async runtime is built in [`serve`].
@@ -10,6 +10,8 @@ mod api;
 mod assets;
 mod auth;
 mod chart;
+mod code;
+mod code_page;
 mod data;
 mod downsample;
 mod files;

@@ -181,9 +181,15 @@ pub async fn runs(State(state): State<Arc<AppState>>, Query(params): Query<ListP
     };
     let for_read = query.clone();
     let found = state
-        .read(move |store| Ok((store.find_runs(&for_read)?, store.targets_used()?)))
+        .read(move |store| {
+            Ok((
+                store.find_runs(&for_read)?,
+                store.targets_used()?,
+                store.newest_run_number()?,
+            ))
+        })
         .await;
-    let (page, targets) = match found {
+    let (page, targets, newest) = match found {
         Ok(found) => found,
         Err(error) => return page_error(error),
     };
@@ -219,7 +225,23 @@ pub async fn runs(State(state): State<Arc<AppState>>, Query(params): Query<ListP
         }
     };
 
+    // What the page's script needs to show runs added after it loaded: the newest run number
+    // now, the filters, and whether new runs belong at the top of this view.
+    let newest_text = newest.to_string();
+    let filters = query_string(&[("status", status), ("target", &target), ("q", &text)]);
+    let live_new = sort == "number" && order == "desc" && page_number == 1;
     let mut html = Html::new();
+    html.open(
+        "div",
+        &[
+            ("id", Some("runs-live")),
+            ("data-newest", Some(&newest_text)),
+            ("data-filters", Some(&filters)),
+            ("data-per-page", Some(&per_page_text)),
+            ("data-live-new", Some(if live_new { "true" } else { "false" })),
+        ],
+    );
+    html.close("div");
     html.raw("<div class=\"title-row\"><h1>Runs</h1>");
     html.open("span", &[("class", Some("muted")), ("id", Some("total"))])
         .display(page.total)
@@ -273,19 +295,24 @@ pub async fn runs(State(state): State<Arc<AppState>>, Query(params): Query<ListP
     if !(status.is_empty() && target.is_empty() && text.is_empty()) {
         html.raw("<a class=\"button-link\" href=\"/\">Clear</a>");
     }
-    html.raw("</form>");
+    html.raw("</form><div id=\"new-runs\" class=\"new-runs\" hidden></div>");
 
-    if page.runs.is_empty() {
+    // With no rows, the (hidden) table is still written where new runs would show, so the
+    // page's script can add them there.
+    let empty = page.runs.is_empty();
+    if empty {
         html.element(
             "p",
-            &[("class", Some("empty"))],
+            &[("class", Some("empty")), ("id", Some("runs-empty"))],
             if page.total == 0 && status.is_empty() && target.is_empty() && text.is_empty() {
                 "No runs yet. Submit one with `xp experiment submit SCRIPT`."
             } else {
                 "No runs match."
             },
         );
-        return layout(&state, "Runs", "Runs", html);
+        if !live_new {
+            return layout(&state, "Runs", "Runs", html);
+        }
     }
 
     let mut metric_names = BTreeSet::new();
@@ -294,8 +321,27 @@ pub async fn runs(State(state): State<Arc<AppState>>, Query(params): Query<ListP
     }
     let metric_names: Vec<String> = metric_names.into_iter().take(MAX_METRIC_COLUMNS).collect();
 
-    html.raw("<form id=\"compare-form\" method=\"get\" action=\"/compare\"><div class=\"actions\"><button type=\"submit\" id=\"compare-button\">Compare selected</button><span class=\"muted\" id=\"selected-count\"></span></div>");
-    html.raw("<div class=\"table-wrap\"><table class=\"runs\" id=\"runs\"><thead><tr><th class=\"check\"><input type=\"checkbox\" id=\"select-all\" title=\"Select all on this page\"></th>");
+    html.open(
+        "form",
+        &[
+            ("id", Some("compare-form")),
+            ("method", Some("get")),
+            ("action", Some("/compare")),
+            ("hidden", empty.then_some("")),
+        ],
+    );
+    html.raw("<div class=\"actions\"><button type=\"submit\" id=\"compare-button\">Compare selected</button><span class=\"muted\" id=\"selected-count\"></span></div>");
+    let metric_list = serde_json::to_string(&metric_names).unwrap_or_else(|_| "[]".into());
+    html.raw("<div class=\"table-wrap\">");
+    html.open(
+        "table",
+        &[
+            ("class", Some("runs")),
+            ("id", Some("runs")),
+            ("data-metrics", Some(&metric_list)),
+        ],
+    );
+    html.raw("<thead><tr><th class=\"check\"><input type=\"checkbox\" id=\"select-all\" title=\"Select all on this page\"></th>");
     let header = |html: &mut Html, key: &str, label: &str, numeric: bool| {
         let active = sort == key;
         let next_order = if active && order == "desc" { "asc" } else { "desc" };
@@ -374,6 +420,9 @@ pub async fn runs(State(state): State<Arc<AppState>>, Query(params): Query<ListP
         html.raw("</tr>");
     }
     html.raw("</tbody></table></div></form>");
+    if empty {
+        return layout(&state, "Runs", "Runs", html);
+    }
 
     html.raw("<nav class=\"pager\">");
     let pager_link = |html: &mut Html, label: &str, target_page: u64, enabled: bool| {

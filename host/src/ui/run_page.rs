@@ -15,6 +15,8 @@ use super::html::Html;
 use super::pages::{chart_card, duration_text, encode_component, layout, page_error, status_badge, value_text};
 use super::server::{AppState, UiError};
 use crate::history::{format_utc, now_ms, RunRecord};
+use crate::snapshot::code::CodeError;
+use crate::snapshot::Manifest;
 
 /// The page shows at most this much of the log's end; the rest is one link away.
 const LOG_ON_PAGE: u64 = 512 * 1024;
@@ -28,12 +30,14 @@ struct RunView {
     log_start: u64,
     log_text: String,
     log_end: u64,
+    /// The run's code snapshot, or why there is none to show.
+    code: Result<Manifest, String>,
 }
 
 /// Reads the run, then its series side by side (one history connection each: a long series
 /// takes tens of milliseconds to read, and the machine has more than one core).
 async fn load(state: &Arc<AppState>, id: String, x: XAxis) -> Result<RunView, UiError> {
-    let (record, names, artifacts, log_start, chunk) = state
+    let (record, names, artifacts, log_start, chunk, code) = state
         .read(move |store| {
             let record = store.peek(&id)?;
             let names = store.series_names(record.run_number)?;
@@ -53,7 +57,13 @@ async fn load(state: &Arc<AppState>, id: String, x: XAxis) -> Result<RunView, Ui
             let log_start = length.saturating_sub(LOG_ON_PAGE);
             let chunk = read_log(&log_path, log_start, LOG_ON_PAGE as usize)
                 .map_err(|e| UiError::Internal(format!("reading {}: {e}", log_path.display())))?;
-            Ok((record, names, artifacts, log_start, chunk))
+            let code = crate::snapshot::code::manifest_of(store, &record).map_err(|e| match e {
+                CodeError::NoSnapshot(_) => {
+                    "No snapshot: this run ran before xp kept the code of every run.".to_owned()
+                }
+                other => other.to_string(),
+            });
+            Ok((record, names, artifacts, log_start, chunk, code))
         })
         .await?;
     let record = Arc::new(record);
@@ -77,10 +87,11 @@ async fn load(state: &Arc<AppState>, id: String, x: XAxis) -> Result<RunView, Ui
         log_start,
         log_end: chunk.next_offset,
         log_text: chunk.text,
+        code,
     })
 }
 
-fn size_text(bytes: u64) -> String {
+pub fn size_text(bytes: u64) -> String {
     match bytes {
         b if b < 1024 => format!("{b} B"),
         b if b < 1 << 20 => format!("{:.1} kB", b as f64 / 1024.0),
@@ -264,8 +275,9 @@ pub async fn run(
         }
         html.raw("</ul>");
     }
-    html.raw("</div>");
-    html.raw("</section></aside>");
+    html.raw("</div></section>");
+    super::code_page::code_card(&mut html, record, &view.code);
+    html.raw("</aside>");
 
     html.raw("</div></div>");
     layout(&state, &format!("Run {}", record.run_number), "Runs", html)

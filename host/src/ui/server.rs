@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use super::auth::{self, Access};
-use super::{api, assets, live, pages};
+use super::{api, assets, code, code_page, live, pages};
 use crate::history::{HistoryError, HistoryStore};
 use crate::paths::UserDirs;
 use crate::project::Project;
@@ -146,6 +146,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/runs/{id}", get(pages::run))
         .route("/runs/{id}/chart", get(pages::chart_fragment))
         .route("/runs/{id}/artifacts/{*path}", get(api::artifact))
+        .route("/runs/{id}/code", get(code_page::code_index))
+        .route("/runs/{id}/code/{*path}", get(code_page::code_file))
         .route("/compare", get(pages::compare))
         .route("/assets", get(pages::assets))
         .route("/targets", get(pages::targets))
@@ -156,6 +158,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/runs/{id}/log", get(api::log))
         .route("/api/runs/{id}/events", get(live::events))
         .route("/api/runs/{id}/artifacts/{*path}", get(api::artifact))
+        .route("/api/runs/{id}/code", get(code::api_code))
+        .route("/api/runs/{id}/code/{*path}", get(code::api_code_file))
         .route("/api/runs/{id}/cancel", post(api::cancel))
         .route("/api/compare", get(api::compare))
         .route("/api/assets", get(api::assets))

@@ -4,113 +4,18 @@
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use serde::Serialize;
 
 use super::super::args::OutputFormat;
 use super::super::output;
 use super::super::CommandContext;
 use crate::history::{HistoryStore, RunRecord};
 use crate::project::Project;
-use crate::snapshot::{self, Access, Kind, Manifest, Store};
-
-/// Text files larger than this are compared by hash only.
-const MAX_DIFF_BYTES: u64 = 4 << 20;
+use crate::snapshot::code::{self, CodeDiff};
+use crate::snapshot::{self, Access, Manifest, Store};
 
 /// A run's manifest from the history.
 fn manifest_of(store: &HistoryStore, record: &RunRecord) -> anyhow::Result<Manifest> {
-    let Some(snapshot) = &record.snapshot else {
-        bail!(
-            "run {} has no snapshot: it ran before xp kept the code of every run",
-            record.run_id
-        );
-    };
-    let text = store
-        .manifest(&snapshot.id)?
-        .with_context(|| format!("the history has no manifest {} for run {}", snapshot.id, record.run_id))?;
-    Manifest::decode(&text).with_context(|| format!("reading the manifest of run {}", record.run_id))
-}
-
-#[derive(Serialize)]
-struct Change {
-    path: String,
-    /// added, removed, changed (content), mode (permission bits only), kind (file <-> link...).
-    change: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    diff: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<String>,
-}
-
-#[derive(Serialize)]
-struct CodeDiff {
-    from: String,
-    to: String,
-    added: usize,
-    removed: usize,
-    changed: usize,
-    changes: Vec<Change>,
-}
-
-fn describe(kind: &Kind) -> &'static str {
-    match kind {
-        Kind::File { .. } => "file",
-        Kind::Dir => "folder",
-        Kind::Link { .. } => "link",
-    }
-}
-
-/// The text of an object, when it is text small enough to show.
-fn text_of(objects: &Store, kind: &Kind) -> anyhow::Result<Option<String>> {
-    let Kind::File { hash, size } = kind else {
-        return Ok(None);
-    };
-    if *size > MAX_DIFF_BYTES {
-        return Ok(None);
-    }
-    let path = objects.object_path(hash);
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    if bytes.contains(&0) {
-        return Ok(None);
-    }
-    Ok(String::from_utf8(bytes).ok())
-}
-
-fn file_diff(objects: &Store, path: &str, old: Option<&Kind>, new: Option<&Kind>) -> anyhow::Result<Option<String>> {
-    let old_text = match old {
-        Some(kind) => text_of(objects, kind)?,
-        None => Some(String::new()),
-    };
-    let new_text = match new {
-        Some(kind) => text_of(objects, kind)?,
-        None => Some(String::new()),
-    };
-    let (Some(old_text), Some(new_text)) = (old_text, new_text) else {
-        return Ok(None);
-    };
-    let diff = similar::TextDiff::from_lines(&old_text, &new_text);
-    let old_name = if old.is_some() {
-        format!("a/{path}")
-    } else {
-        "/dev/null".into()
-    };
-    let new_name = if new.is_some() {
-        format!("b/{path}")
-    } else {
-        "/dev/null".into()
-    };
-    Ok(Some(
-        diff.unified_diff()
-            .context_radius(3)
-            .header(&old_name, &new_name)
-            .to_string(),
-    ))
-}
-
-fn size_note(kind: &Kind) -> String {
-    match kind {
-        Kind::File { size, .. } => format!("{size} bytes"),
-        other => describe(other).to_owned(),
-    }
+    Ok(code::manifest_of(store, record)?)
 }
 
 pub fn diff(
@@ -123,99 +28,15 @@ pub fn diff(
     let from = store.get(from)?;
     let to = store.get(to)?;
     let (old, new) = (manifest_of(store, &from)?, manifest_of(store, &to)?);
-    let objects = Store::open(&project.xp_dir(), Access::Shared)?;
-    let mut changes = Vec::new();
-    let (mut added, mut removed, mut changed) = (0, 0, 0);
-    let (mut a, mut b) = (old.entries.iter().peekable(), new.entries.iter().peekable());
-    loop {
-        let order = match (a.peek(), b.peek()) {
-            (None, None) => break,
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (Some(x), Some(y)) => x.path.cmp(&y.path),
-        };
-        match order {
-            std::cmp::Ordering::Less => {
-                let entry = a.next().expect("peeked");
-                if entry.kind == Kind::Dir {
-                    continue;
-                }
-                removed += 1;
-                let path = entry.path_text();
-                let diff = file_diff(&objects, &path, Some(&entry.kind), None)?;
-                let note = diff.is_none().then(|| size_note(&entry.kind));
-                changes.push(Change {
-                    path,
-                    change: "removed",
-                    diff,
-                    note,
-                });
-            }
-            std::cmp::Ordering::Greater => {
-                let entry = b.next().expect("peeked");
-                if entry.kind == Kind::Dir {
-                    continue;
-                }
-                added += 1;
-                let path = entry.path_text();
-                let diff = file_diff(&objects, &path, None, Some(&entry.kind))?;
-                let note = diff.is_none().then(|| size_note(&entry.kind));
-                changes.push(Change {
-                    path,
-                    change: "added",
-                    diff,
-                    note,
-                });
-            }
-            std::cmp::Ordering::Equal => {
-                let (x, y) = (a.next().expect("peeked"), b.next().expect("peeked"));
-                if x == y || (x.kind == Kind::Dir && y.kind == Kind::Dir) {
-                    continue;
-                }
-                changed += 1;
-                let path = x.path_text();
-                let change = if x.kind == y.kind {
-                    Change {
-                        path,
-                        change: "mode",
-                        diff: None,
-                        note: Some(format!("{:o} -> {:o}", x.mode, y.mode)),
-                    }
-                } else if describe(&x.kind) != describe(&y.kind) {
-                    Change {
-                        path,
-                        change: "kind",
-                        diff: None,
-                        note: Some(format!("{} -> {}", describe(&x.kind), describe(&y.kind))),
-                    }
-                } else {
-                    let diff = file_diff(&objects, &path, Some(&x.kind), Some(&y.kind))?;
-                    let mut notes = Vec::new();
-                    if diff.is_none() {
-                        notes.push(format!("binary: {} -> {}", size_note(&x.kind), size_note(&y.kind)));
-                    }
-                    if x.mode != y.mode {
-                        notes.push(format!("mode {:o} -> {:o}", x.mode, y.mode));
-                    }
-                    Change {
-                        path,
-                        change: "changed",
-                        diff,
-                        note: (!notes.is_empty()).then(|| notes.join("; ")),
-                    }
-                };
-                changes.push(change);
-            }
-        }
-    }
-    let report = CodeDiff {
-        from: from.run_id.clone(),
-        to: to.run_id.clone(),
-        added,
-        removed,
-        changed,
-        changes,
-    };
+    // Held shared while the objects are read: a prune waits.
+    let store_lock = Store::open(&project.xp_dir(), Access::Shared)?;
+    let report = code::diff(
+        &code::Objects::in_store(&store_lock),
+        &from.run_id,
+        &old,
+        &to.run_id,
+        &new,
+    )?;
     match format {
         OutputFormat::Json => output::print(&output::json(&report)),
         OutputFormat::Table => print_diff(&report, &from, &to),

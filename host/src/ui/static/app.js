@@ -2,6 +2,7 @@
 "use strict";
 
 const token = document.querySelector('meta[name="xp-token"]')?.content || "";
+const FINAL = ["Completed", "Failed", "Canceled"];
 
 function el(tag, attributes, text) {
   const node = document.createElement(tag);
@@ -158,11 +159,75 @@ if (runsTable) {
           const value = run.metrics[metric.getAttribute("data-metric")];
           metric.textContent = valueText(value);
         }
-        if (["Completed", "Failed", "Canceled"].includes(run.status)) row.setAttribute("data-final", "true");
+        if (FINAL.includes(run.status)) row.setAttribute("data-final", "true");
       }
     } catch (_) { /* the server may be restarting; try again later */ }
   }
   setInterval(updateLiveRows, 2000);
+}
+
+// ---- runs page: runs added after the page loaded ---------------------------------------------
+
+function utcText(ms) {
+  return new Date(ms).toISOString().slice(0, 19).replace("T", " ");
+}
+
+// A row as the server writes it (pages.rs, `runs`).
+function runRow(run, metricNames) {
+  const row = el("tr", { "data-number": run.run_number, "data-run": run.run_id,
+    "data-final": FINAL.includes(run.status) ? "true" : "false", class: "fresh" });
+  const check = el("td", { class: "check" });
+  check.append(el("input", { type: "checkbox", name: "run", value: run.run_id }));
+  const id = el("td", { class: "id" });
+  id.append(el("a", { href: "/runs/" + encodeURIComponent(run.run_id) }, run.run_id));
+  const status = el("td", { "data-col": "status" });
+  status.append(statusBadge(run.status));
+  const args = run.arguments.join(" ");
+  row.append(check, el("td", { class: "num" }, String(run.run_number)), id, status, el("td", {}, run.target),
+    el("td", { class: "mono" }, run.script), el("td", { class: "mono args", title: args }, args),
+    el("td", { class: "time" }, utcText(run.started_ms ?? run.created_ms)),
+    el("td", { class: "num", "data-col": "duration" }, durationText(run.duration_ms)));
+  for (const name of metricNames) row.append(el("td", { class: "num", "data-metric": name }, valueText(run.metrics[name])));
+  return row;
+}
+
+const runsLive = document.getElementById("runs-live");
+if (runsLive) {
+  let newest = Number(runsLive.getAttribute("data-newest"));
+  let unseen = 0;
+  const filters = runsLive.getAttribute("data-filters");
+  const perPage = Number(runsLive.getAttribute("data-per-page"));
+  const atTop = runsLive.getAttribute("data-live-new") === "true";
+  const banner = document.getElementById("new-runs");
+  const total = document.getElementById("total");
+  async function addNewRuns() {
+    try {
+      const url = "/api/runs?per_page=" + perPage + "&after=" + newest + (filters ? "&" + filters : "");
+      const answer = await fetch(url, { headers: { Accept: "application/json" } });
+      if (!answer.ok) return;
+      const body = await answer.json();
+      if (!body.runs.length) return;
+      newest = Math.max(newest, ...body.runs.map((r) => r.run_number));
+      const table = document.getElementById("runs");
+      if (atTop && table && body.total <= perPage) {
+        const tbody = table.querySelector("tbody");
+        const metricNames = JSON.parse(table.getAttribute("data-metrics") || "[]");
+        for (const run of [...body.runs].reverse()) tbody.prepend(runRow(run, metricNames));
+        while (tbody.rows.length > perPage) tbody.lastElementChild.remove();
+        document.getElementById("runs-empty")?.remove();
+        document.getElementById("compare-form").hidden = false;
+        const count = Number(total.textContent.split(" ")[0]) + body.total;
+        total.textContent = count + (count === 1 ? " run" : " runs");
+        return;
+      }
+      // Another order or page: say so rather than move the rows under the reader.
+      unseen += body.total;
+      banner.replaceChildren(document.createTextNode(unseen + (unseen === 1 ? " new run" : " new runs") + " since this page loaded: "),
+        el("a", { href: "/" + (filters ? "?" + filters : "") }, "show the newest"));
+      banner.hidden = false;
+    } catch (_) { /* the server may be restarting; try again later */ }
+  }
+  setInterval(addNewRuns, 2000);
 }
 
 // ---- run page: log, charts and status, live ---------------------------------------------------
@@ -228,7 +293,7 @@ if (runBox) {
     source.addEventListener("status", (event) => {
       const info = JSON.parse(event.data);
       document.getElementById("status").replaceChildren(statusBadge(info.status));
-      if (["Completed", "Failed", "Canceled"].includes(info.status)) document.getElementById("cancel")?.remove();
+      if (FINAL.includes(info.status)) document.getElementById("cancel")?.remove();
     });
     source.addEventListener("end", () => {
       ended = true;
