@@ -459,7 +459,7 @@ fn a_remote_run_whose_driver_vanished_is_ended_on_the_host_by_the_next_look() {
         .success();
     let run_id = run.stdout.trim().to_owned();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while processes_matching(&marker).len() < 1
+    while processes_matching(&marker).is_empty()
         || !project
             .xp(["history", "logs", &run_id])
             .run()
