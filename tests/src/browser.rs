@@ -72,6 +72,28 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// The text of the first element `css` selects (panics naming `css` when none does).
+    pub async fn text_of(&self, css: &str) -> String {
+        self.client
+            .find(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Clicks the first element `css` selects.
+    pub async fn click(&self, css: &str) {
+        self.client
+            .find(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+    }
+
     /// Starts chromedriver on a free loopback port and opens a headless chromium session
     /// (Debian's packages, from `scripts/services.sh start browser`).
     pub async fn start() -> Browser {

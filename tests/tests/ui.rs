@@ -60,17 +60,6 @@ fn assert_loss_curve(points: &[(f64, f64)], scale: f64) {
     }
 }
 
-async fn text_of(browser: &Browser, css: &str) -> String {
-    browser
-        .client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn the_runs_page_lists_the_history_and_a_run_page_charts_its_logged_values() {
     let project = TestProject::new();
@@ -102,7 +91,7 @@ async fn the_runs_page_lists_the_history_and_a_run_page_charts_its_logged_values
     let ui = UiServer::start(&project, "127.0.0.1");
     let browser = Browser::start().await;
     browser.client.goto(&ui.url).await.unwrap();
-    assert_eq!(text_of(&browser, "#total").await, "503 runs");
+    assert_eq!(browser.text_of("#total").await, "503 runs");
     let shown = browser
         .eval("return [...document.querySelectorAll('#runs tbody tr')].map((r) => r.getAttribute('data-run'));")
         .await;
@@ -111,7 +100,9 @@ async fn the_runs_page_lists_the_history_and_a_run_page_charts_its_logged_values
         shown, expected_ids,
         "the newest 50 runs, newest first, as `xp history list` has them"
     );
-    let loss_cell = text_of(&browser, "#runs tbody tr:first-child td[data-metric='loss']").await;
+    let loss_cell = browser
+        .text_of("#runs tbody tr:first-child td[data-metric='loss']")
+        .await;
     assert_eq!(loss_cell, "0.0167", "the last loss of the newest run (0.5 / 30)");
     browser.screenshot("runs").await;
 
@@ -134,14 +125,7 @@ async fn the_runs_page_lists_the_history_and_a_run_page_charts_its_logged_values
 
     browser.client.goto(&ui.url).await.unwrap();
     let link = format!("#runs a[href='/runs/{}']", runs[1]);
-    browser
-        .client
-        .find(Locator::Css(&link))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click(&link).await;
     browser
         .wait_for(
             "the run page",
@@ -152,9 +136,9 @@ async fn the_runs_page_lists_the_history_and_a_run_page_charts_its_logged_values
     let lines = drawn_values(&browser, "figure[data-series='loss']").await;
     assert_eq!(lines.len(), 1);
     assert_loss_curve(&lines[0].1, 0.3);
-    let scalars = text_of(&browser, "#scalars").await;
+    let scalars = browser.text_of("#scalars").await;
     assert!(scalars.contains("accuracy") && scalars.contains("0.9"), "{scalars}");
-    let log = text_of(&browser, "#log").await;
+    let log = browser.text_of("#log").await;
     assert!(log.contains("step 29"), "the whole log once the run ended: {log}");
     browser.screenshot("run").await;
     browser.close().await;
@@ -241,14 +225,7 @@ for i in range(1000):
     browser.screenshot("run-live").await;
 
     // Cancel, behind the confirmation dialog.
-    browser
-        .client
-        .find(Locator::Css("#cancel"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#cancel").await;
     let question = browser.client.get_alert_text().await.expect("a confirmation");
     assert!(question.contains(&run), "{question}");
     browser.client.accept_alert().await.unwrap();
@@ -289,23 +266,9 @@ async fn compare_overlays_three_runs_and_downloads_return_the_artifacts_bytes() 
     browser.client.goto(&ui.url).await.unwrap();
     for run in &runs {
         let checkbox = format!("#runs input[value='{run}']");
-        browser
-            .client
-            .find(Locator::Css(&checkbox))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        browser.click(&checkbox).await;
     }
-    browser
-        .client
-        .find(Locator::Css("#compare-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#compare-button").await;
     browser
         .wait_for(
             "the compare page",
@@ -322,7 +285,7 @@ async fn compare_overlays_three_runs_and_downloads_return_the_artifacts_bytes() 
             .unwrap_or_else(|| panic!("no curve for {run}"));
         assert_loss_curve(points, scale.parse().unwrap());
     }
-    let legend = text_of(&browser, "figure[data-series='loss'] ul.legend").await;
+    let legend = browser.text_of("figure[data-series='loss'] ul.legend").await;
     assert_eq!(legend.lines().count(), 3, "{legend}");
     let differing = browser
         .eval("return [...document.querySelectorAll('#compare thead th.differs')].map((h) => h.textContent);")
@@ -365,14 +328,14 @@ async fn compare_overlays_three_runs_and_downloads_return_the_artifacts_bytes() 
     assert!(reply.header("content-disposition").unwrap().contains("model.bin"));
 
     browser.client.goto(&format!("{}/assets", ui.base)).await.unwrap();
-    let assets = text_of(&browser, "main table").await;
+    let assets = browser.text_of("main table").await;
     assert!(
         assets.contains("best-model") && assets.contains(&runs[2]) && assets.contains("yes"),
         "{assets}"
     );
     browser.screenshot("assets").await;
     browser.client.goto(&format!("{}/targets", ui.base)).await.unwrap();
-    let targets = text_of(&browser, "main").await;
+    let targets = browser.text_of("main").await;
     assert!(targets.contains("local") && targets.contains("compatible"), "{targets}");
     browser.screenshot("targets").await;
     browser.close().await;
@@ -396,17 +359,10 @@ async fn the_code_of_a_run_is_listed_shown_and_diffed_in_the_browser() {
         .goto(&format!("{}/runs/{second}", ui.base))
         .await
         .unwrap();
-    let files = text_of(&browser, "#code-files").await;
+    let files = browser.text_of("#code-files").await;
     assert!(files.contains("train.py") && files.contains("config.yaml"), "{files}");
     browser.screenshot("run-code-card").await;
-    browser
-        .client
-        .find(Locator::Css("#code-files a[href$='/code/train.py']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#code-files a[href$='/code/train.py']").await;
     browser
         .wait_for(
             "the file's page",
@@ -433,14 +389,7 @@ async fn the_code_of_a_run_is_listed_shown_and_diffed_in_the_browser() {
         .send_keys(&first)
         .await
         .unwrap();
-    browser
-        .client
-        .find(Locator::Css("form.diff-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("form.diff-form button").await;
     browser
         .wait_for(
             "the diff page",
@@ -448,7 +397,8 @@ async fn the_code_of_a_run_is_listed_shown_and_diffed_in_the_browser() {
             "return document.getElementById('diff-summary') !== null;",
         )
         .await;
-    assert!(text_of(&browser, "#diff-summary")
+    assert!(browser
+        .text_of("#diff-summary")
         .await
         .ends_with("1 added, 0 removed, 1 changed"));
     let added = browser

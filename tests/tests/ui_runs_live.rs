@@ -4,23 +4,11 @@
 
 use std::time::Duration;
 
-use fantoccini::Locator;
 use xp_tests::browser::{train, Browser, CancelOnDrop, UiServer, TRAIN};
 use xp_tests::TestProject;
 
 /// One chromium at a time: the machine has two cores.
 static BROWSER_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-async fn text_of(browser: &Browser, css: &str) -> String {
-    browser
-        .client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn a_run_submitted_while_the_runs_page_is_open_appears_and_turns_completed_without_a_reload() {
@@ -36,7 +24,7 @@ async fn a_run_submitted_while_the_runs_page_is_open_appears_and_turns_completed
     let ui = UiServer::start(&project, "127.0.0.1");
     let browser = Browser::start().await;
     browser.client.goto(&ui.url).await.unwrap();
-    assert_eq!(text_of(&browser, "#total").await, "1 run");
+    assert_eq!(browser.text_of("#total").await, "1 run");
     browser.eval("window.sameDocument = 'yes'; return true;").await;
 
     let submitted = project.xp(["-q", "submit", "-a", "slow.py"]).run().success();
@@ -57,9 +45,9 @@ async fn a_run_submitted_while_the_runs_page_is_open_appears_and_turns_completed
         .eval("return [...document.querySelectorAll('#runs tbody tr')].map((r) => r.getAttribute('data-run'));")
         .await;
     assert_eq!(order, serde_json::json!([run, first]), "the new run on top");
-    assert_eq!(text_of(&browser, "#total").await, "2 runs");
+    assert_eq!(browser.text_of("#total").await, "2 runs");
     assert_eq!(
-        text_of(&browser, &format!("{row} td.id a")).await,
+        browser.text_of(&format!("{row} td.id a")).await,
         run,
         "the row links to its run"
     );
@@ -108,14 +96,7 @@ async fn a_run_submitted_while_the_runs_page_is_open_appears_and_turns_completed
         before,
         "the rows stay as they were"
     );
-    browser
-        .client
-        .find(Locator::Css("#new-runs a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#new-runs a").await;
     browser
         .wait_for(
             "the newest runs",
@@ -134,7 +115,7 @@ async fn the_first_run_of_a_project_appears_on_the_empty_runs_page_without_a_rel
     let ui = UiServer::start(&project, "127.0.0.1");
     let browser = Browser::start().await;
     browser.client.goto(&ui.url).await.unwrap();
-    assert!(text_of(&browser, "#runs-empty").await.starts_with("No runs yet"));
+    assert!(browser.text_of("#runs-empty").await.starts_with("No runs yet"));
     browser.eval("window.sameDocument = 'yes'; return true;").await;
     let run = train(&project, "0.5");
     browser
@@ -150,6 +131,6 @@ async fn the_first_run_of_a_project_appears_on_the_empty_runs_page_without_a_rel
             .await,
         serde_json::json!([true, false, "yes"])
     );
-    assert_eq!(text_of(&browser, "#total").await, "1 run");
+    assert_eq!(browser.text_of("#total").await, "1 run");
     browser.close().await;
 }
