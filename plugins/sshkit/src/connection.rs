@@ -207,6 +207,10 @@ impl Connection {
                 last_error.map(|e| e.to_string()).unwrap_or_else(|| "no address".into())
             ))
         })?;
+        // SSH writes small packets and waits for their answers (a channel's request, its EOF):
+        // with Nagle's algorithm each can sit for a delayed ACK (~40 ms) on the way. OpenSSH
+        // sets TCP_NODELAY on interactive sessions for the same reason.
+        let _ = tcp.set_nodelay(true);
         let mut session = Session::new().map_err(|e| PluginFailure::new(format!("starting SSH: {e}")))?;
         session.set_tcp_stream(tcp);
         session.set_timeout(60_000);

@@ -319,6 +319,7 @@ pub fn transfer(
     };
     let missing: std::collections::HashSet<String> =
         String::from_utf8_lossy(&missing).lines().map(str::to_owned).collect();
+    xp_plugin_sdk::timing::mark("host's file cache checked");
 
     if !missing.is_empty() {
         let sftp = connection
