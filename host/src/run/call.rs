@@ -1,4 +1,4 @@
-//! The one way the host makes a plugin call about a target (prepare, clean, reap, and the
+//! The one way the host makes a plugin call about a target (attach, prepare, clean, reap, and the
 //! plan of a run): find the target and the plugin that serves its type, check the target's
 //! settings against the plugin's schema before anything runs, resolve its secrets, and mask
 //! them in whatever the call prints, returns or fails with.
@@ -43,6 +43,18 @@ impl TargetCall {
             secrets,
             redactor,
         })
+    }
+
+    /// A target not yet written (attach), with the plugin that serves it and its secrets: the
+    /// calls about it go through the same context, sink and masking as any other.
+    pub fn with_secrets(target: ComputeTarget, plugin: LoadedPlugin, secrets: BTreeMap<String, String>) -> TargetCall {
+        let redactor = Redactor::for_secrets(&secrets);
+        TargetCall {
+            target,
+            plugin,
+            secrets,
+            redactor,
+        }
     }
 
     /// The context block of a request about this target.

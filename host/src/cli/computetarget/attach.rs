@@ -8,15 +8,15 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use serde_json::Value;
-use xp_plugin_api::{AttachRequest, Target};
+use xp_plugin_api::AttachRequest;
 
 use super::files::{compute_file_text, read_secret, reveals_secret, MIN_CONTAINED_SECRET};
 use super::flags::{self, AttachOptions, Parsed};
 use super::{forget_secrets, CommandContext};
 use crate::plugins::schema::{self, SecretSettings};
 use crate::plugins::{self, LoadedPlugin};
-use crate::project::{templates, validate_name, Project};
-use crate::run::{signals, RunSink};
+use crate::project::{templates, validate_name, ComputeTarget, Project};
+use crate::run::{signals, TargetCall};
 use crate::secrets::{self, Binding, Redactor, SecretId, SecretStore};
 
 /// The types the plugins on the search path serve, for help without a type.
@@ -69,13 +69,13 @@ pub fn attach(context: &CommandContext, args: &[String]) -> anyhow::Result<i32> 
         Some(dir) => Project::discover(&context.cwd.join(dir))?,
         None => context.project()?,
     };
-    attach_with(context, &project, &plugin, options, quiet)
+    attach_with(context, &project, plugin, options, quiet)
 }
 
 fn attach_with(
     context: &CommandContext,
     project: &Project,
-    plugin: &LoadedPlugin,
+    plugin: LoadedPlugin,
     options: AttachOptions,
     quiet: bool,
 ) -> anyhow::Result<i32> {
@@ -124,23 +124,36 @@ fn attach_with(
         let value = read_secret(key, &flag, &format!("{key} of target '{name}': "))?;
         given.insert(key.clone(), value);
     }
-    let target = Target::new(&name, &target_type, settings);
+    let target = ComputeTarget {
+        name: name.clone(),
+        path: compute_path.clone(),
+        target_type: target_type.clone(),
+        settings,
+    };
     let store = SecretStore::new(&context.dirs.config);
     // References given with --set KEY=secret:ID resolve like those of any target: only to
     // secrets this project's target stored.
-    let mut request_secrets = secrets::resolve(project.root(), &compute_path, &target, &store, &secret_settings)?;
+    let mut request_secrets = secrets::resolve(
+        project.root(),
+        &compute_path,
+        &target.to_plugin_target(),
+        &store,
+        &secret_settings,
+    )?;
     request_secrets.extend(given.iter().map(|(key, value)| (key.clone(), value.clone())));
 
     signals::install();
+    // The same pipeline as every call about a target: its context, a masked sink, masked errors.
+    let call = TargetCall::with_secrets(target, plugin, request_secrets);
+    let plugin = &call.plugin;
     let request = AttachRequest {
-        context: plugin.context(project.root(), project.name(), target, &context.dirs, request_secrets),
+        context: call.context(project, &context.dirs),
         generate: generate.clone(),
     };
-    let redactor = Redactor::for_secrets(&request.context.secrets);
-    let sink = RunSink::new(None, None, !quiet, signals::cancel_requested).with_redactor(redactor.clone());
+    let sink = call.sink(!quiet, signals::cancel_requested);
     let reply = plugin
         .attach(&request, &sink)
-        .map_err(|error| redactor.call_error(error))
+        .map_err(|error| call.redactor.call_error(error))
         .with_context(|| format!("attaching '{name}' (type {target_type}, plugin {})", plugin.name()))?;
 
     for key in &generate {
