@@ -11,8 +11,8 @@ use super::ProjectError;
 pub struct ComputeTarget {
     pub name: String,
     pub path: PathBuf,
-    /// `type`, lower-cased; Workbench's `localdocker` stays as written (the docker plugin serves
-    /// both names).
+    /// `type`, lower-cased and otherwise as written: a Workbench alias stays an alias, for a
+    /// plugin that serves it to claim.
     pub target_type: String,
     /// Every key of the file, `type` included; unknown keys belong to the plugin.
     pub settings: Settings,
