@@ -145,3 +145,29 @@ fn code_urls_that_name_no_file_of_the_manifest_get_404_and_none_of_any_files_byt
     let missing = http(ui.address, "GET", "/api/runs/nosuchrun/code/train.py", &[]);
     assert_eq!((missing.status, missing.body.as_slice()), (404, &b"no such file"[..]));
 }
+
+#[test]
+fn a_file_whose_name_is_not_utf8_is_linked_shown_and_downloaded_by_its_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    let project = TestProject::new();
+    project.write("train.py", TRAIN);
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+    std::fs::write(project.root().join(name), "latin-1 name\n").unwrap();
+    let run = train(&project, "0.1");
+    let ui = UiServer::start(&project, "127.0.0.1");
+
+    // The link carries the name's bytes, percent-encoded, and leads to the file.
+    let href = format!("/runs/{run}/code/caf%E9.txt");
+    let code = http(ui.address, "GET", &format!("/runs/{run}/code"), &[]).text();
+    assert!(code.contains(&format!("href=\"{href}\"")), "{code}");
+    let page = http(ui.address, "GET", &href, &[]);
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.text().contains("latin-1 name"));
+    let download = http(ui.address, "GET", &format!("/api/runs/{run}/code/caf%E9.txt"), &[]);
+    assert_eq!(download.status, 200);
+    assert_eq!(download.body, b"latin-1 name\n");
+    // The UTF-8 spelling of the same letters is another name, not in the manifest.
+    let other = http(ui.address, "GET", &format!("/api/runs/{run}/code/caf%C3%A9.txt"), &[]);
+    assert_eq!(other.status, 404);
+    assert_eq!(other.body, b"no such file");
+}

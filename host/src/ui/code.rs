@@ -10,11 +10,12 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::pages::decode_bytes;
 use super::server::{AppState, UiError};
 use crate::history::{HistoryStore, RunRecord};
 use crate::snapshot::code::{self, CodeDiff, CodeError, Objects};
@@ -67,8 +68,8 @@ pub fn diff_with(store: &HistoryStore, objects: &Objects, id: &str, other: &str)
 
 /// A file of the snapshot by its path as written in the manifest; anything else (a folder, a
 /// link, a path not in it) is `None`.
-pub fn file_entry(manifest: &Manifest, path: &str) -> Option<(Hash, u64, u32)> {
-    let entry = manifest.get(path.as_bytes())?;
+pub fn file_entry(manifest: &Manifest, path: &[u8]) -> Option<(Hash, u64, u32)> {
+    let entry = manifest.get(path)?;
     match entry.kind {
         Kind::File { hash, size } => Some((hash, size, entry.mode)),
         _ => None,
@@ -126,12 +127,28 @@ pub async fn api_code(
 }
 
 /// The same 404 for every path not served, whatever the reason.
+/// The run id and the file path of a `/runs/RUN/code/PATH` (or `/api/runs/...`) URL, decoded
+/// by hand from the URL as sent: a file name need not be UTF-8 (axum's path extractors refuse
+/// what is not), and the path is only ever looked up in the run's manifest.
+pub fn id_and_path(uri: &Uri) -> Option<(String, Vec<u8>)> {
+    let path = uri.path();
+    let rest = path
+        .strip_prefix("/api/runs/")
+        .or_else(|| path.strip_prefix("/runs/"))?;
+    // The id is one segment (a `/` in it arrives encoded), so the first `/code/` ends it.
+    let (id, file) = rest.split_once("/code/")?;
+    Some((String::from_utf8(decode_bytes(id)).ok()?, decode_bytes(file)))
+}
+
 fn no_such_file() -> Response {
     (StatusCode::NOT_FOUND, "no such file").into_response()
 }
 
 /// `GET /api/runs/RUN/code/PATH`: one file's bytes, as a download.
-pub async fn api_code_file(State(state): State<Arc<AppState>>, Path((id, path)): Path<(String, String)>) -> Response {
+pub async fn api_code_file(State(state): State<Arc<AppState>>, uri: Uri) -> Response {
+    let Some((id, path)) = id_and_path(&uri) else {
+        return no_such_file();
+    };
     let objects = Objects::of(&state.xp_dir());
     let opened = state
         .read(move |store| {
@@ -169,7 +186,7 @@ pub async fn api_code_file(State(state): State<Arc<AppState>>, Path((id, path)):
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     if let Ok(value) = HeaderValue::from_str(&format!(
         "attachment; filename=\"{}\"",
-        super::api::download_name(&path)
+        super::api::download_name(&String::from_utf8_lossy(&path))
     )) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
@@ -205,7 +222,7 @@ mod tests {
                 },
             },
         ]);
-        assert_eq!(file_entry(&manifest, "src/train.py"), Some((Hash::of(b"x"), 1, 0o644)));
+        assert_eq!(file_entry(&manifest, b"src/train.py"), Some((Hash::of(b"x"), 1, 0o644)));
         for path in [
             "src",
             "data",
@@ -217,7 +234,7 @@ mod tests {
             "../history.db",
             "",
         ] {
-            assert_eq!(file_entry(&manifest, path), None, "{path}");
+            assert_eq!(file_entry(&manifest, path.as_bytes()), None, "{path}");
         }
         let listed = files_json(&manifest);
         assert_eq!(listed.len(), 2, "folders are not listed: {listed:?}");

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
+use axum::http::Uri;
 use axum::response::Response;
 
-use super::code::{diff_with, file_entry, run_code, CodeParams, MAX_VIEW_BYTES};
+use super::code::{diff_with, file_entry, id_and_path, run_code, CodeParams, MAX_VIEW_BYTES};
 use super::html::Html;
-use super::pages::{encode_component, layout, not_found, page_error, run_href};
+use super::pages::{encode_bytes, layout, not_found, page_error, run_href};
 use super::run_page::size_text;
 use super::server::{AppState, UiError};
 use crate::history::RunRecord;
@@ -19,8 +20,8 @@ use crate::snapshot::{Kind, Manifest};
 const FILES_ON_RUN_PAGE: usize = 40;
 
 /// The address of a file's view (`raw`: its download).
-pub fn file_href(record: &RunRecord, path: &str, raw: bool) -> String {
-    let encoded: Vec<String> = path.split('/').map(encode_component).collect();
+pub fn file_href(record: &RunRecord, path: &[u8], raw: bool) -> String {
+    let encoded: Vec<String> = path.split(|byte| *byte == b'/').map(encode_bytes).collect();
     let prefix = if raw { "/api" } else { "" };
     format!("{prefix}{}/code/{}", run_href(record), encoded.join("/"))
 }
@@ -59,7 +60,7 @@ fn files_table(html: &mut Html, record: &RunRecord, manifest: &Manifest, limit: 
         html.raw("<tr><td class=\"mono path\">");
         match &entry.kind {
             Kind::File { size, .. } => {
-                html.open("a", &[("href", Some(&file_href(record, &path, false)))])
+                html.open("a", &[("href", Some(&file_href(record, &entry.path, false)))])
                     .text(&path)
                     .close("a");
                 html.raw("</td>");
@@ -256,7 +257,10 @@ enum Shown {
 }
 
 /// `GET /runs/RUN/code/PATH`: one file, as text when it is, with its download.
-pub async fn code_file(State(state): State<Arc<AppState>>, Path((id, path)): Path<(String, String)>) -> Response {
+pub async fn code_file(State(state): State<Arc<AppState>>, uri: Uri) -> Response {
+    let Some((id, path)) = id_and_path(&uri) else {
+        return not_found("No such file in the run's code.");
+    };
     let objects = Objects::of(&state.xp_dir());
     let loaded = state
         .read(move |store| {
@@ -279,7 +283,8 @@ pub async fn code_file(State(state): State<Arc<AppState>>, Path((id, path)): Pat
     };
     let mut html = Html::new();
     let code_href = format!("{}/code", run_href(&record));
-    title(&mut html, &record, &[("Code", Some(code_href)), (&path, None)]);
+    let shown_path = String::from_utf8_lossy(&path);
+    title(&mut html, &record, &[("Code", Some(code_href)), (&shown_path, None)]);
     let facts = format!("{} · mode {mode:o}", size_text(size));
     html.element("span", &[("class", Some("muted"))], &facts);
     let raw = file_href(&record, &path, true);
@@ -318,6 +323,6 @@ pub async fn code_file(State(state): State<Arc<AppState>>, Path((id, path)): Pat
         }
     }
     html.raw("</section>");
-    let page_title = format!("{path} · run {}", record.run_number);
+    let page_title = format!("{shown_path} · run {}", record.run_number);
     layout(&state, &page_title, "Runs", html)
 }

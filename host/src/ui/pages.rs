@@ -39,12 +39,43 @@ pub fn query_string(pairs: &[(&str, &str)]) -> String {
 }
 
 pub fn encode_component(value: &str) -> String {
+    encode_bytes(value.as_bytes())
+}
+
+/// [`encode_component`] of any bytes: a file name need not be UTF-8.
+pub fn encode_bytes(value: &[u8]) -> String {
     let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
+    for &byte in value {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
             out.push(byte as char);
         } else {
             out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Percent-decodes a URL's path segment into the bytes it stands for (`%E9` is one byte,
+/// whatever UTF-8 says). A `%` not followed by two hex digits stays as it is.
+pub fn decode_bytes(value: &str) -> Vec<u8> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[at],
+            bytes.get(at + 1).copied().and_then(hex),
+            bytes.get(at + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                at += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                at += 1;
+            }
         }
     }
     out
