@@ -70,6 +70,29 @@ impl TestProject {
         project
     }
 
+    /// Attaches target `name` of `target_type` (remote, remotedocker, cluster) on the test
+    /// sshd (`scripts/services.sh start ssh`), logging in with its key; `extra` are further
+    /// attach arguments. Panics unless the attach succeeds.
+    pub fn attach_over_ssh(&self, target_type: &str, name: &str, extra: &[&str]) -> Finished {
+        let ssh = service_env("ssh");
+        let address = format!("{}:{}", ssh["XP_TEST_SSH_HOST"], ssh["XP_TEST_SSH_PORT"]);
+        let mut args = vec![
+            "computetarget",
+            "attach",
+            target_type,
+            "--name",
+            name,
+            "--address",
+            &address,
+            "--username",
+            &ssh["XP_TEST_SSH_USER"],
+            "--private-key-file",
+            &ssh["XP_TEST_SSH_KEY"],
+        ];
+        args.extend_from_slice(extra);
+        self.xp(args).run().success()
+    }
+
     /// The project folder.
     pub fn root(&self) -> PathBuf {
         self.dir.path().join("proj")

@@ -5,7 +5,7 @@
 //! run configuration puts on PYTHONPATH. On the local target and on a remote host over SSH
 //! (the docker target: tests/tests/workbench_docker.rs).
 
-use xp_tests::{service_env, TestProject};
+use xp_tests::TestProject;
 
 const SCRIPT: &str = r#"import os
 from azureml.logging import get_azureml_logger
@@ -70,25 +70,8 @@ fn the_projects_azureml_packages_import_beside_xps_logging_locally() {
 
 #[test]
 fn the_projects_azureml_packages_import_beside_xps_logging_on_a_remote_host() {
-    let ssh = service_env("ssh");
     let project = TestProject::new();
-    let address = format!("{}:{}", ssh["XP_TEST_SSH_HOST"], ssh["XP_TEST_SSH_PORT"]);
-    project
-        .xp([
-            "computetarget",
-            "attach",
-            "remote",
-            "--name",
-            "r",
-            "--address",
-            &address,
-            "--username",
-            &ssh["XP_TEST_SSH_USER"],
-            "--private-key-file",
-            &ssh["XP_TEST_SSH_KEY"],
-        ])
-        .run()
-        .success();
+    project.attach_over_ssh("remote", "r", &[]);
     write_namespace_project(&project, "r");
     check_namespace_run(&project, "r");
 }

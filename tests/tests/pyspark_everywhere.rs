@@ -99,27 +99,16 @@ fn pyspark_on_local_runs_spark_submit_with_the_spark_file() {
 
 #[test]
 fn pyspark_on_remote_runs_spark_submit_with_the_spark_file() {
-    let ssh = service_env("ssh");
     let spark = service_env("spark");
     let project = TestProject::new();
-    project
-        .xp([
-            "computetarget",
-            "attach",
-            "remote",
-            "--name",
-            "r",
-            "--address",
-            &format!("{}:{}", ssh["XP_TEST_SSH_HOST"], ssh["XP_TEST_SSH_PORT"]),
-            "--username",
-            &ssh["XP_TEST_SSH_USER"],
-            "--private-key-file",
-            &ssh["XP_TEST_SSH_KEY"],
+    project.attach_over_ssh(
+        "remote",
+        "r",
+        &[
             "--set",
             &format!("sparkSubmitLocation={}", spark["XP_TEST_SPARK_SUBMIT"]),
-        ])
-        .run()
-        .success();
+        ],
+    );
     submit_the_job(&project, "r", "spark", true);
 }
 
@@ -144,56 +133,27 @@ fn pyspark_on_docker_runs_the_images_spark_submit_with_the_spark_file() {
 
 #[test]
 fn pyspark_on_remotedocker_runs_the_images_spark_submit_with_the_spark_file() {
-    let ssh = service_env("ssh");
     let image = test_image("XP_TEST_PYSPARK_IMAGE", "xp-test/pyspark:bookworm");
     let project = TestProject::new();
-    project
-        .xp([
-            "computetarget",
-            "attach",
-            "remotedocker",
-            "--name",
-            "rd",
-            "--address",
-            &format!("{}:{}", ssh["XP_TEST_SSH_HOST"], ssh["XP_TEST_SSH_PORT"]),
-            "--username",
-            &ssh["XP_TEST_SSH_USER"],
-            "--private-key-file",
-            &ssh["XP_TEST_SSH_KEY"],
-            "--base-image",
-            &image,
-        ])
-        .run()
-        .success();
+    project.attach_over_ssh("remotedocker", "rd", &["--base-image", &image]);
     // The container runs as the host's user, whom the image does not know.
     submit_the_job(&project, "rd", "spark", true);
 }
 
 #[test]
 fn pyspark_on_the_cluster_runs_spark_submit_with_the_spark_file() {
-    let ssh = service_env("ssh");
     let spark = service_env("spark");
     let project = TestProject::new();
-    project
-        .xp([
-            "computetarget",
-            "attach",
-            "cluster",
-            "--name",
-            "c",
-            "--address",
-            &format!("{}:{}", ssh["XP_TEST_SSH_HOST"], ssh["XP_TEST_SSH_PORT"]),
-            "--username",
-            &ssh["XP_TEST_SSH_USER"],
-            "--private-key-file",
-            &ssh["XP_TEST_SSH_KEY"],
+    project.attach_over_ssh(
+        "cluster",
+        "c",
+        &[
             "--set",
             &format!("sparkMaster={}", spark["XP_TEST_SPARK_MASTER"]),
             "--set",
             &format!("sparkSubmitLocation={}", spark["XP_TEST_SPARK_SUBMIT"]),
-        ])
-        .run()
-        .success();
+        ],
+    );
     // The cluster's attach writes c.runconfig with Framework: PySpark; the master is the target's.
     submit_the_job(&project, "c", "c", false);
 }

@@ -3,30 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use xp_tests::{make_wheel, run_containers, service_env, test_image, TestProject};
+use xp_tests::{make_wheel, run_containers, test_image, TestProject};
 
 fn remote_docker_project() -> TestProject {
-    let ssh = service_env("ssh");
     let image = test_image("XP_TEST_PYTHON_IMAGE", "xp-test/python:bookworm");
     let project = TestProject::new();
-    project
-        .xp([
-            "computetarget",
-            "attach",
-            "remotedocker",
-            "--name",
-            "rd",
-            "--address",
-            &format!("{}:{}", ssh["XP_TEST_SSH_HOST"], ssh["XP_TEST_SSH_PORT"]),
-            "--username",
-            &ssh["XP_TEST_SSH_USER"],
-            "--private-key-file",
-            &ssh["XP_TEST_SSH_KEY"],
-            "--base-image",
-            &image,
-        ])
-        .run()
-        .success();
+    project.attach_over_ssh("remotedocker", "rd", &["--base-image", &image]);
     project
 }
 

@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use xp_tests::{service_env, test_image, TestProject};
+use xp_tests::{test_image, TestProject};
 
 /// What an attacker's script leaves in `outputs/`: links to the host's files (absolute, by
 /// `..`, into the user's secret store, to a folder), a name that is not UTF-8, a name with a
@@ -266,27 +266,8 @@ fn docker_with_the_snapshot_copied_keeps_every_plain_file_and_the_status() {
 
 #[test]
 fn remote_keeps_every_plain_file_and_the_status() {
-    let env = service_env("ssh");
-    let address = format!("{}:{}", env["XP_TEST_SSH_HOST"], env["XP_TEST_SSH_PORT"]);
     let project = TestProject::new();
-    project
-        .xp([
-            "computetarget",
-            "attach",
-            "remote",
-            "--name",
-            "r",
-            "--address",
-            &address,
-            "--username",
-            &env["XP_TEST_SSH_USER"],
-            "--private-key-file",
-            &env["XP_TEST_SSH_KEY"],
-            "--set",
-            "remoteDirectory=.xp-remote-trust",
-        ])
-        .run()
-        .success();
+    project.attach_over_ssh("remote", "r", &["--set", "remoteDirectory=.xp-remote-trust"]);
     attack_and_check(&project, "r");
 }
 

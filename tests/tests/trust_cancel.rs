@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use xp_tests::{processes_matching, service_env, TestProject};
+use xp_tests::{processes_matching, TestProject};
 
 /// A script that starts two processes that leave its session: `setsid sh -c 'sleep ... &'`
 /// (the duration through a variable, so that only the sleep's command line shows it),
@@ -81,26 +81,8 @@ fn a_local_run_that_ends_leaves_no_process_behind() {
 }
 
 fn remote_project() -> TestProject {
-    let env = service_env("ssh");
     let project = TestProject::new();
-    project
-        .xp([
-            "computetarget",
-            "attach",
-            "remote",
-            "--name",
-            "r",
-            "--address",
-            &format!("{}:{}", env["XP_TEST_SSH_HOST"], env["XP_TEST_SSH_PORT"]),
-            "--username",
-            &env["XP_TEST_SSH_USER"],
-            "--private-key-file",
-            &env["XP_TEST_SSH_KEY"],
-            "--set",
-            "remoteDirectory=.xp-remote-trust-cancel",
-        ])
-        .run()
-        .success();
+    project.attach_over_ssh("remote", "r", &["--set", "remoteDirectory=.xp-remote-trust-cancel"]);
     project
 }
 

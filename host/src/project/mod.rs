@@ -85,6 +85,24 @@ impl Project {
         self.root.join(XP_DIR)
     }
 
+    /// `assets/`: the links `xp history promote` writes.
+    pub fn assets_dir(&self) -> PathBuf {
+        self.root().join("assets")
+    }
+
+    /// The asset links (`assets/*.link`), sorted by name.
+    pub fn asset_link_paths(&self) -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.assets_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|extension| extension == "link"))
+            .collect();
+        paths.sort();
+        paths
+    }
+
     pub fn compute_path(&self, name: &str) -> PathBuf {
         self.config_dir().join(format!("{name}.compute"))
     }

@@ -180,6 +180,12 @@ pub async fn artifact(State(state): State<Arc<AppState>>, Path((id, path)): Path
         Ok(opened) => opened,
         Err(_) => return (StatusCode::NOT_FOUND, "no such artifact").into_response(),
     };
+    download(file, length, &path)
+}
+
+/// `file` (`length` bytes) as a download named after the last part of `path`, read in 64 KiB
+/// pieces on the blocking pool: a large artifact never sits in memory whole.
+pub fn download(file: std::fs::File, length: u64, path: &str) -> Response {
     let stream = futures_util::stream::unfold(Some(file), |file| async move {
         let mut file = file?;
         let read = tokio::task::spawn_blocking(move || {
@@ -203,7 +209,7 @@ pub async fn artifact(State(state): State<Arc<AppState>>, Path((id, path)): Path
         HeaderValue::from_static("application/octet-stream"),
     );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", download_name(&path))) {
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", download_name(path))) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     response

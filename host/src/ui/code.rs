@@ -5,12 +5,10 @@
 //! A path from a URL is only ever looked up in the run's manifest: it is never joined onto a
 //! folder, so `..`, absolute paths and encoded escapes find nothing and get 404.
 
-use std::io::Read;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -161,36 +159,7 @@ pub async fn api_code_file(State(state): State<Arc<AppState>>, uri: Uri) -> Resp
     let Ok((file, length, path)) = opened else {
         return no_such_file();
     };
-    let stream = futures_util::stream::unfold(Some(file), |file| async move {
-        let mut file = file?;
-        let read = tokio::task::spawn_blocking(move || {
-            let mut buffer = vec![0u8; 64 * 1024];
-            let n = file.read(&mut buffer)?;
-            buffer.truncate(n);
-            Ok::<_, std::io::Error>((file, buffer))
-        })
-        .await;
-        match read {
-            Ok(Ok((_, buffer))) if buffer.is_empty() => None,
-            Ok(Ok((file, buffer))) => Some((Ok(Bytes::from(buffer)), Some(file))),
-            Ok(Err(error)) => Some((Err(error), None)),
-            Err(error) => Some((Err(std::io::Error::other(error)), None)),
-        }
-    });
-    let mut response = Body::from_stream(stream).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-    if let Ok(value) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"{}\"",
-        super::api::download_name(&String::from_utf8_lossy(&path))
-    )) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    response
+    super::api::download(file, length, &String::from_utf8_lossy(&path))
 }
 
 #[cfg(test)]

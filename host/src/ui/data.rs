@@ -324,15 +324,8 @@ pub fn comparison_json(comparison: &Comparison) -> Value {
 
 /// The project's assets (`assets/NAME.link`), each with whether its file still exists.
 pub fn assets(project: &Project) -> Vec<Value> {
-    let mut paths: Vec<_> = std::fs::read_dir(project.root().join("assets"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "link"))
-        .collect();
-    paths.sort();
-    paths
+    project
+        .asset_link_paths()
         .into_iter()
         .map(|path| {
             let file = path

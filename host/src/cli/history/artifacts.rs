@@ -3,7 +3,7 @@
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
@@ -189,10 +189,6 @@ struct AssetLink {
     created_ms: i64,
 }
 
-fn assets_dir(project: &Project) -> PathBuf {
-    project.root().join("assets")
-}
-
 pub fn promote(
     context: &CommandContext,
     project: &Project,
@@ -222,7 +218,7 @@ pub fn promote(
     }
     // What the record says must still be a file, reached without a link.
     open_artifact(&store.run_dir(&record.run_id), artifact_path)?;
-    let link_path = assets_dir(project).join(format!("{name}.link"));
+    let link_path = project.assets_dir().join(format!("{name}.link"));
     if link_path.exists() && !force {
         bail!(
             "asset '{name}' exists ({}); pass --force to point it elsewhere",
@@ -243,7 +239,7 @@ pub fn promote(
         location,
         created_ms: now_ms(),
     };
-    std::fs::create_dir_all(assets_dir(project)).context("creating assets/")?;
+    std::fs::create_dir_all(project.assets_dir()).context("creating assets/")?;
     std::fs::write(&link_path, output::json(&link) + "\n")
         .with_context(|| format!("writing {}", link_path.display()))?;
     if !context.quiet {
@@ -261,15 +257,7 @@ pub fn assets(context: &CommandContext, command: AssetCommand) -> anyhow::Result
     let project = context.project()?;
     let mut links = Vec::new();
     let mut rows = Vec::new();
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(assets_dir(&project))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "link"))
-        .collect();
-    paths.sort();
-    for path in paths {
+    for path in project.asset_link_paths() {
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let link: AssetLink =
             serde_json::from_str(&text).with_context(|| format!("{} is not an xp asset link", path.display()))?;
