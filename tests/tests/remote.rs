@@ -1,8 +1,8 @@
 //! The remote target over a real OpenSSH server (the shared test setup's sshd on a loopback
 //! port, `scripts/services.sh start ssh`), with key and password logins.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use xp_tests::{process_exists, processes_matching, service_env, TestProject};
@@ -50,24 +50,6 @@ fn remote_project(ssh: &Ssh, extra: &[&str]) -> TestProject {
         attach.stderr
     );
     project
-}
-
-/// Runs xp with `input` on its standard input.
-fn xp_with_stdin(project: &TestProject, args: &[&str], input: &str) -> xp_tests::Finished {
-    let mut command = project.xp(args.iter().copied());
-    command
-        .command()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.command().spawn().unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    xp_tests::Finished {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
 }
 
 const SHOW: &str = r#"import getpass, json, os, sys
@@ -286,9 +268,8 @@ fn passwords_and_xp_keys_log_in_and_never_reach_the_project() {
     let ssh = ssh();
     let project = TestProject::new();
     project.write("who.py", "import getpass\nprint('hello from', getpass.getuser())\n");
-    let attach = xp_with_stdin(
-        &project,
-        &[
+    let attach = project
+        .xp([
             "computetarget",
             "attach",
             "remote",
@@ -299,9 +280,8 @@ fn passwords_and_xp_keys_log_in_and_never_reach_the_project() {
             "--username",
             &ssh.password_user,
             "--password",
-        ],
-        &format!("{}\n", ssh.password),
-    );
+        ])
+        .run_with_stdin(&format!("{}\n", ssh.password));
     assert_eq!(attach.code, Some(0), "{}", attach.stderr);
     assert!(!attach.stderr.contains(&ssh.password) && !attach.stdout.contains(&ssh.password));
     let compute = project.read("aml_config/pw.compute");
@@ -313,9 +293,8 @@ fn passwords_and_xp_keys_log_in_and_never_reach_the_project() {
     assert_eq!(run.stdout.trim(), format!("hello from {}", ssh.password_user));
     assert_no_file_contains(&project.root(), &ssh.password);
 
-    let wrong = xp_with_stdin(
-        &project,
-        &[
+    let wrong = project
+        .xp([
             "computetarget",
             "attach",
             "remote",
@@ -326,9 +305,8 @@ fn passwords_and_xp_keys_log_in_and_never_reach_the_project() {
             "--username",
             &ssh.password_user,
             "--password",
-        ],
-        "not-the-password\n",
-    );
+        ])
+        .run_with_stdin("not-the-password\n");
     assert_eq!(wrong.code, Some(1));
     assert!(
         wrong.stderr.contains("authentication") && wrong.stderr.contains("password was refused"),
@@ -469,6 +447,10 @@ fn a_remote_run_whose_driver_vanished_is_ended_on_the_host_by_the_next_look() {
         assert!(Instant::now() < deadline, "the remote script never started");
         std::thread::sleep(Duration::from_millis(50));
     }
+    assert!(
+        run_folders_on_host(&ssh).contains(&run_id),
+        "the running run has its folder on the host"
+    );
     // The supervisor dies as in a crash; the script, detached on the host, would go on.
     let supervisor = xp_tests::supervisor_pid(&run_id);
     // SAFETY: kill(2) on a process this test started (through xp).
@@ -498,10 +480,19 @@ fn a_remote_run_whose_driver_vanished_is_ended_on_the_host_by_the_next_look() {
         processes_matching(&marker).is_empty(),
         "the plugin's reap ended the script on the host"
     );
-    let runs = Command::new("ssh")
+    let listed = run_folders_on_host(&ssh);
+    assert!(
+        !listed.contains(&run_id),
+        "the run's folder on the host was removed: {listed}"
+    );
+}
+
+/// `ls ~/.xp-remote/runs/` on the test host, over OpenSSH with the test key.
+fn run_folders_on_host(ssh: &Ssh) -> String {
+    let (host, port) = ssh.address.rsplit_once(':').unwrap();
+    let listed = Command::new("ssh")
+        .args(["-i", &ssh.key, "-p", port])
         .args([
-            "-i",
-            &ssh.key,
             "-o",
             "StrictHostKeyChecking=no",
             "-o",
@@ -509,14 +500,14 @@ fn a_remote_run_whose_driver_vanished_is_ended_on_the_host_by_the_next_look() {
             "-o",
             "LogLevel=ERROR",
         ])
-        .args(["-p", ssh.address.rsplit(':').next().unwrap()])
-        .arg(format!("{}@{}", ssh.user, ssh.address.rsplit_once(':').unwrap().0))
+        .arg(format!("{}@{host}", ssh.user))
         .arg("ls ~/.xp-remote/runs/")
         .output()
         .unwrap();
-    let listed = String::from_utf8_lossy(&runs.stdout);
     assert!(
-        !listed.contains(&run_id),
-        "the run's folder on the host was removed: {listed}"
+        listed.status.success(),
+        "ssh: {}",
+        String::from_utf8_lossy(&listed.stderr)
     );
+    String::from_utf8_lossy(&listed.stdout).into_owned()
 }

@@ -105,9 +105,8 @@ fn patient<T>(mut step: impl FnMut() -> Result<T, ssh2::Error>) -> std::io::Resu
     }
 }
 
-/// Reads `stream` to its end, retrying quiet-socket timeouts (see [`patient`]), and passing
-/// each chunk to `chunk` as it comes.
-fn read_all(stream: &mut impl Read, chunk: &mut dyn FnMut(&[u8])) -> std::io::Result<Vec<u8>> {
+/// Reads `stream` to its end, retrying quiet-socket timeouts (see [`patient`]).
+fn read_all(stream: &mut impl Read) -> std::io::Result<Vec<u8>> {
     let mut all = Vec::new();
     let mut buffer = [0u8; 16 * 1024];
     let mut quiet_since = std::time::Instant::now();
@@ -115,7 +114,6 @@ fn read_all(stream: &mut impl Read, chunk: &mut dyn FnMut(&[u8])) -> std::io::Re
         match stream.read(&mut buffer) {
             Ok(0) => return Ok(all),
             Ok(n) => {
-                chunk(&buffer[..n]);
                 all.extend_from_slice(&buffer[..n]);
                 quiet_since = std::time::Instant::now();
             }
@@ -272,8 +270,8 @@ impl Connection {
         }
         channel.send_eof().map_err(|e| lost(&e))?;
         // Bytes first: a script's output need not be UTF-8, and read_to_string would drop it all.
-        let stdout = read_all(&mut channel, &mut |_: &[u8]| {}).map_err(|e| lost(&e))?;
-        let stderr = read_all(&mut channel.stderr(), &mut |_: &[u8]| {}).unwrap_or_default();
+        let stdout = read_all(&mut channel).map_err(|e| lost(&e))?;
+        let stderr = read_all(&mut channel.stderr()).unwrap_or_default();
         let stderr = String::from_utf8_lossy(&stderr).into_owned();
         patient(|| channel.wait_close()).map_err(|e| lost(&e))?;
         let status = channel.exit_status().map_err(|e| lost(&e))?;

@@ -30,7 +30,8 @@ pub struct DetachedRun<'a> {
     /// Shell run on the host when the run is cancelled, before its process group is
     /// signalled (stopping a container: its `docker run` client only proxies signals).
     pub on_cancel: Option<String>,
-    /// Shell run on the host once the run has ended (removing a container).
+    /// Shell run on the host once the run has ended, before its outputs are packed, in the same
+    /// round trip (removing a container).
     pub after: Option<String>,
     /// Sees every line of output: a reason returned stops the run and fails it with that
     /// reason (a Spark job that gets no executors, a GPU the engine cannot give).
@@ -80,10 +81,13 @@ impl DetachedRun<'_> {
                 events,
             )?;
             mark("followed to the end");
-            if let Some(after) = &self.after {
-                let _ = connection.exec(after, None);
-            }
-            remote_run::fetch_outputs_and_remove(&connection, &run_dir, &self.request.artifacts_dir, events)?;
+            remote_run::fetch_outputs_and_remove(
+                &connection,
+                &run_dir,
+                &self.request.artifacts_dir,
+                self.after.as_deref(),
+                events,
+            )?;
             mark("outputs fetched, run folder removed");
             connection.close();
             Ok(outcome)

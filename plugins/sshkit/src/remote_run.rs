@@ -126,19 +126,8 @@ enum Interrupted {
 }
 
 /// Follows the run's output from the byte offsets already seen until the run ends, then reads
-/// its exit code. Reconnects with `connect` when the connection drops; cancels the run when
-/// the host asks.
-pub fn follow(
-    connection: Connection,
-    connect: &dyn Fn() -> Result<Connection, PluginFailure>,
-    run_dir: &str,
-    on_cancel: Option<&str>,
-    events: &Events<'_>,
-) -> Result<(RunOutcome, Connection), PluginFailure> {
-    follow_watching(connection, connect, run_dir, on_cancel, &|_| None, events)
-}
-
-/// [`follow`], with `watch` seeing every line: when it returns a reason, the run is stopped
+/// its exit code; reconnects with `connect` when the connection drops and cancels the run
+/// (running `on_cancel` first) when the host asks. `watch` sees every line: when it returns a reason, the run is stopped
 /// and fails with that reason (e.g. a Spark job that can get no executors).
 pub fn follow_watching(
     connection: Connection,
@@ -318,45 +307,23 @@ fn follow_once(
 }
 
 /// Copies the run's `work/outputs/` into `destination` by the rule of
-/// [`xp_plugin_sdk::artifacts`], telling the run's log what was left out. Only a lost
-/// connection fails: an entry the host's `tar` could not read is reported, and the others
-/// come back.
-pub fn fetch_outputs(
-    connection: &Connection,
-    run_dir: &str,
-    destination: &std::path::Path,
-    events: &Events<'_>,
-) -> Result<(), PluginFailure> {
-    fetch(connection, run_dir, destination, false, events)
-}
-
-/// [`fetch_outputs`] and [`remove`] in one command (the folder goes even when packing fails,
-/// as a failed run's would).
+/// [`xp_plugin_sdk::artifacts`], telling the run's log what was left out, and removes the
+/// run's folder, in one command (the folder goes even when packing fails, as a failed run's
+/// would). `first` is shell run before (removing a container). Only a lost connection fails:
+/// an entry the host's `tar` could not read is reported, and the others come back.
 pub fn fetch_outputs_and_remove(
     connection: &Connection,
     run_dir: &str,
     destination: &std::path::Path,
-    events: &Events<'_>,
-) -> Result<(), PluginFailure> {
-    fetch(connection, run_dir, destination, true, events)
-}
-
-fn fetch(
-    connection: &Connection,
-    run_dir: &str,
-    destination: &std::path::Path,
-    and_remove: bool,
+    first: Option<&str>,
     events: &Events<'_>,
 ) -> Result<(), PluginFailure> {
     let pack = "if [ -d outputs ] && [ ! -L outputs ]; then tar -cf - outputs; elif [ -e outputs ] || [ -L outputs ]; then echo 'outputs is not a folder (a link or a file); nothing came back' >&2; fi";
-    let command = if and_remove {
-        format!(
-            "{{ cd {run}/work && {pack}; }}; s=$?; cd && rm -rf {run}; exit $s",
-            run = shell_path(run_dir)
-        )
-    } else {
-        format!("cd {run}/work && {pack}", run = shell_path(run_dir))
-    };
+    let command = format!(
+        "{first}{{ cd {run}/work && {pack}; }}; s=$?; cd && rm -rf {run}; exit $s",
+        first = first.map(|shell| format!("{shell}; ")).unwrap_or_default(),
+        run = shell_path(run_dir)
+    );
     let packed = connection.exec(&command, None)?;
     let mut report = if packed.stdout.is_empty() {
         xp_plugin_sdk::artifacts::Report::default()

@@ -232,36 +232,6 @@ fn from_manifest(folder: &Folder<'_>, files: &mut Vec<LocalFile>, skipped: &mut 
     Some(())
 }
 
-/// Makes `run_dir` on the host hold each local folder under its prefix (`("snapshot", "work/")`),
-/// sending only the files `cache_dir` on the host lacks.
-pub fn sync(
-    connection: &Connection,
-    folders: &[(&Path, &str)],
-    cache_dir: &str,
-    run_dir: &str,
-    cancelled: &dyn Fn() -> bool,
-) -> Result<SyncReport, PluginFailure> {
-    let folders: Vec<Folder<'_>> = folders
-        .iter()
-        .map(|(path, prefix)| Folder {
-            path,
-            prefix,
-            manifest: None,
-        })
-        .collect();
-    transfer(
-        connection,
-        &Transfer {
-            folders: &folders,
-            cache_dir,
-            run_dir,
-            preflight: None,
-            start: None,
-        },
-        cancelled,
-    )
-}
-
 /// Makes the run's folder on the host as `spec` says: one command for the preflight and the
 /// cache query, the missing files over SFTP, one command that makes the folder from the
 /// cache (and starts the run, when asked).
