@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
@@ -272,8 +273,9 @@ fn end_leftovers(script: u32, run_id: Option<&str>) {
         let deadline = Instant::now() + Duration::from_millis(500);
         loop {
             reap_adopted(script, &killed);
-            let parents = parents();
-            if killed.iter().all(|pid| *pid == script || !parents.contains_key(pid)) || Instant::now() > deadline {
+            // Only the killed pids are looked at, not the whole process table.
+            let gone = |pid: &u32| *pid == script || !Path::new(&format!("/proc/{pid}")).exists();
+            if killed.iter().all(gone) || Instant::now() > deadline {
                 break;
             }
             std::thread::sleep(Duration::from_millis(5));

@@ -11,11 +11,9 @@ use xp_plugin_api::{
     AttachReply, AttachRequest, Events, Executor, PluginDescription, PluginFailure, PrepareReply, PrepareRequest,
     ReapReply, ReapRequest, RunOutcome, RunRequest, RunStatus, SettingKind, SettingSpec, Settings, Target,
 };
-use xp_plugin_sdk::environment::script_environment;
 use xp_plugin_sdk::spark;
 use xp_sshkit::lifecycle::{DetachedRun, Start};
 use xp_sshkit::quote::quote;
-use xp_sshkit::remote_run::RemoteCommand;
 use xp_sshkit::target::{self, Login};
 use xp_sshkit::Connection;
 
@@ -276,54 +274,44 @@ impl Executor for ClusterExecutor {
             events,
         )?;
 
-        {
-            let mut submit = spark::run_submit(spark_submit(target), &request).master(master(target));
-            if master(target) == "yarn" {
-                submit = submit.deploy_mode("client");
-            }
-            if let Some(env) = &python_environment {
-                // The driver uses the environment in place; executors unpack the shipped archive.
-                // (Spark settings rather than PYSPARK_* variables: spark-env.sh may set those.)
-                submit = submit
-                    .conf("spark.pyspark.driver.python", format!("{}/bin/python", env.path))
-                    .conf("spark.pyspark.python", "./xpenv/bin/python")
-                    .option("--archives", format!("{}#xpenv", env.archive));
-            }
-            let argv = submit.argv(&request.arguments);
-            let mut preamble = vec![target::pythonpath_preamble(&request)];
-            preamble.extend(target::shared_directory_preamble(target, &request.context.project_name));
-            let mut environment = script_environment(&request, "", None, None);
-            environment.remove("PYTHONPATH");
-            let command = RemoteCommand {
-                argv,
-                environment: environment.into_iter().collect(),
-                preamble,
-            };
-            let watch = |line: &str| {
-                line.contains(NO_RESOURCES).then(|| {
-                format!(
-                    "no free workers: the cluster at {} gave the job no executors ({NO_RESOURCES}); check that workers are alive and have free cores and memory for the job's settings",
-                    master(target)
-                )
-            })
-            };
-            DetachedRun {
-                login: &login,
-                request: &request,
-                on_cancel: None,
-                after: None,
-                watch: &watch,
-            }
-            .run(
-                connection,
-                Start::WithSnapshot {
-                    preflight: &preflight,
-                    command: &command,
-                },
-                || checked.passed(),
-                events,
-            )
+        let master = master(target);
+        let mut submit = spark::run_submit(spark_submit(target), &request).master(master);
+        if master == "yarn" {
+            submit = submit.deploy_mode("client");
         }
+        if let Some(env) = &python_environment {
+            // The driver uses the environment in place; executors unpack the shipped archive.
+            // (Spark settings rather than PYSPARK_* variables: spark-env.sh may set those.)
+            submit = submit
+                .conf("spark.pyspark.driver.python", format!("{}/bin/python", env.path))
+                .conf("spark.pyspark.python", "./xpenv/bin/python")
+                .option("--archives", format!("{}#xpenv", env.archive));
+        }
+        let command = target::script_command(&request, submit.argv(&request.arguments));
+        let watch = |line: &str| {
+            line.contains(NO_RESOURCES).then(|| {
+            format!(
+                "no free workers: the cluster at {} gave the job no executors ({NO_RESOURCES}); check that workers are alive and have free cores and memory for the job's settings",
+                master
+            )
+        })
+        };
+        DetachedRun {
+            login: &login,
+            request: &request,
+            on_cancel: None,
+            after: None,
+            watch: &watch,
+        }
+        .run(
+            connection,
+            Start::WithSnapshot {
+                preflight: &preflight,
+                command: &command,
+            },
+            || checked.passed(),
+            events,
+        )
     }
 
     /// The driver (spark-submit in client mode) runs detached on the head node and outlives a

@@ -8,13 +8,11 @@ use xp_plugin_api::{
     AttachReply, AttachRequest, Events, Executor, PluginDescription, PluginFailure, PrepareReply, PrepareRequest,
     ReapReply, ReapRequest, RunOutcome, RunRequest, RunStatus, Settings, Target,
 };
-use xp_plugin_sdk::environment::script_environment;
 use xp_plugin_sdk::packages::unmanaged_note;
 use xp_plugin_sdk::timing::mark;
 use xp_plugin_sdk::{settings, spark};
 use xp_sshkit::lifecycle::{watch_nothing, DetachedRun, Start};
 use xp_sshkit::quote::quote;
-use xp_sshkit::remote_run::RemoteCommand;
 use xp_sshkit::target::{self, Login};
 use xp_sshkit::Connection;
 
@@ -91,15 +89,7 @@ impl Executor for RemoteExecutor {
                 target = target.name,
             ))
         );
-        let mut environment = script_environment(&request, "", None, None);
-        environment.remove("PYTHONPATH");
-        let mut preamble = vec![target::pythonpath_preamble(&request)];
-        preamble.extend(target::shared_directory_preamble(target, &request.context.project_name));
-        let command = RemoteCommand {
-            argv: spark::run_argv(program.program.as_str(), &request),
-            environment: environment.into_iter().collect(),
-            preamble,
-        };
+        let command = target::script_command(&request, spark::run_argv(program.program.as_str(), &request));
         DetachedRun {
             login: &login,
             request: &request,

@@ -306,6 +306,24 @@ fn transfer_snapshot(
     Ok(report)
 }
 
+/// `argv` run on the host as every script runs there: xp's variables in its environment, xp's
+/// Python helpers on `PYTHONPATH` (set in the preamble, under the run's folder) and the shared
+/// directory made first.
+pub fn script_command(request: &RunRequest, argv: Vec<String>) -> RemoteCommand {
+    let mut environment = xp_plugin_sdk::environment::script_environment(request, "", None, None);
+    environment.remove("PYTHONPATH");
+    let mut preamble = vec![pythonpath_preamble(request)];
+    preamble.extend(shared_directory_preamble(
+        &request.context.target,
+        &request.context.project_name,
+    ));
+    RemoteCommand {
+        argv,
+        environment: environment.into_iter().collect(),
+        preamble,
+    }
+}
+
 /// `nativeSharedDirectory/<project>/` on the host as one shell word (`~/` is the user's home).
 pub fn shared_directory_word(target: &Target, project: &str) -> String {
     let base = target
