@@ -253,3 +253,21 @@ fn a_bad_address_or_a_busy_port_is_a_clear_error() {
         .run()
         .error_mentions(&[&format!("127.0.0.1:{port}"), "--port N"]);
 }
+
+#[test]
+fn a_password_written_into_a_compute_file_by_hand_is_never_served() {
+    let project = TestProject::new();
+    let password = "hunter2-written-by-hand";
+    project.write(
+        "aml_config/byhand.compute",
+        &format!("type: remote\naddress: host:22\nusername: me\npassword: {password}\n"),
+    );
+    let ui = UiServer::start(&project, "127.0.0.1");
+    for path in ["/api/targets", "/targets"] {
+        let reply = http(ui.address, "GET", path, &[]);
+        assert_eq!(reply.status, 200, "{path}");
+        let text = reply.text();
+        assert!(text.contains("byhand"), "{path}: {text}");
+        assert!(!text.contains(password), "{path} served the password: {text}");
+    }
+}

@@ -2,12 +2,14 @@
 //! project, referred to from `.compute` files as `secret:<id>`, resolved into each plugin
 //! request, and scrubbed from whatever the host prints or records.
 
+mod display;
 mod redact;
 mod resolve;
 mod store;
 
 use std::path::PathBuf;
 
+pub use display::masked_settings;
 pub use redact::{Redactor, MASK};
 pub use resolve::{references, resolve};
 pub use store::{Binding, SecretId, SecretStore, StoredSecret, SECRETS_DIR};

@@ -283,7 +283,7 @@ pub fn compare(
 ) -> Result<Comparison, UiError> {
     let mut records = Vec::with_capacity(runs.len());
     for run in runs {
-        let record = store.peek(run)?;
+        let record = store.get(run)?;
         if !records.iter().any(|r: &RunRecord| r.run_number == record.run_number) {
             records.push(record);
         }
@@ -355,8 +355,9 @@ pub fn targets(project: &Project, dirs: &UserDirs) -> Value {
         .into_iter()
         .map(|name| match project.load_target(&name) {
             Ok(target) => {
-                let settings: serde_json::Map<String, Value> = target
-                    .settings
+                // Which settings are secrets is the plugin's to say, and the web view loads no
+                // plugin: names that say secret are masked, as `xp computetarget show` does then.
+                let settings: serde_json::Map<String, Value> = crate::secrets::masked_settings(&target.settings, None)
                     .iter()
                     .map(|(key, value)| {
                         let secret = value.as_str().is_some_and(|v| v.starts_with(SECRET_REFERENCE_PREFIX));
