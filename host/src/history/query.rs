@@ -1,14 +1,14 @@
 //! Read-only queries for browsing the history (the web view): pages of runs sorted and
 //! filtered, one run as recorded, and metric series point by point. None of them changes the
 //! database: a run whose driver vanished is left for the next CLI command to mark (see
-//! `HistoryStore::reconcile`); readers can tell with [`RunRecord::driver_gone`].
+//! `HistoryStore::reap_vanished`); readers can tell with [`RunRecord::driver_gone`].
 
 use rusqlite::{params, OptionalExtension};
 use xp_plugin_api::RunStatus;
 
 use super::liveness::process_is_alive;
 use super::record::RunRecord;
-use super::store::{record_from_row, HistoryStore, RUN_COLUMNS};
+use super::store::HistoryStore;
 use super::HistoryError;
 
 /// A metric series of a run: its name, how many points, the last step and value.
@@ -39,25 +39,6 @@ impl HistoryStore {
             record.metrics = self.last_metric_values(record.run_number)?;
         }
         Ok(())
-    }
-
-    /// A run by id or number, with the last value of each metric, as recorded (no liveness
-    /// check that could change the record).
-    pub fn peek(&self, id_or_number: &str) -> Result<RunRecord, HistoryError> {
-        let by_number = id_or_number.parse::<i64>().ok();
-        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?1 OR run_number = ?2");
-        let mut record = self
-            .conn
-            .prepare_cached(&sql)
-            .and_then(|mut statement| {
-                statement
-                    .query_row(params![id_or_number, by_number], record_from_row)
-                    .optional()
-            })
-            .map_err(|e| self.db_error(e))?
-            .ok_or_else(|| HistoryError::NoSuchRun(id_or_number.to_owned()))?;
-        record.metrics = self.last_metric_values(record.run_number)?;
-        Ok(record)
     }
 
     /// The highest run number (0 with no runs): one seek.
@@ -404,7 +385,7 @@ mod tests {
     #[test]
     fn peek_leaves_a_run_with_a_vanished_driver_as_recorded() {
         let (_dir, store) = store_with_runs();
-        let record = store.peek("3").unwrap();
+        let record = store.get("3").unwrap();
         assert_eq!(record.status, RunStatus::Queued);
         assert!(record.driver_gone());
         assert_eq!(store.status_of(3).unwrap().unwrap().0, RunStatus::Queued);

@@ -106,7 +106,11 @@ impl HistoryStore {
             if xp_plugin_api::RunStatus::parse(status).is_none_or(|s| s.is_final()) {
                 return Ok(true);
             }
-            if pid.is_some_and(|pid| super::process_is_alive(pid as u32, start.map(|s| s as u64))) {
+            // A run with no driver recorded is never reaped either (see `reap_if_vanished`).
+            let Some(pid) = pid else {
+                return Ok(false);
+            };
+            if super::process_is_alive(*pid as u32, start.map(|s| s as u64)) {
                 return Ok(false);
             }
             let again = read()?;

@@ -312,13 +312,17 @@ impl HistoryStore {
             "SELECT {} FROM runs WHERE run_id = ?1 OR run_number = ?2",
             self.columns()
         );
-        let record = self
+        // Cached: the web view looks runs up on every request.
+        let mut record = self
             .conn
-            .query_row(&sql, params![id_or_number, by_number], record_from_row)
-            .optional()
+            .prepare_cached(&sql)
+            .and_then(|mut statement| {
+                statement
+                    .query_row(params![id_or_number, by_number], record_from_row)
+                    .optional()
+            })
             .map_err(|e| self.db_error(e))?
             .ok_or_else(|| HistoryError::NoSuchRun(id_or_number.to_owned()))?;
-        let mut record = record;
         record.metrics = self.last_metric_values(record.run_number)?;
         Ok(record)
     }

@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 
 use rusqlite::types::Value;
 
-use super::store::{record_from_row, RUN_COLUMNS};
+use super::store::record_from_row;
 use super::{HistoryError, HistoryStore, ListFilter, RunRecord};
 
 /// Runs whose last metric values are fetched in one query.
@@ -31,7 +31,7 @@ impl HistoryStore {
         metrics: bool,
         each: &mut dyn FnMut(RunRecord) -> Result<ControlFlow<()>, E>,
     ) -> Result<Result<(), E>, HistoryError> {
-        let mut listed = format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1=1");
+        let mut listed = format!("SELECT {} FROM runs WHERE 1=1", self.columns());
         let mut parameters: Vec<Value> = Vec::new();
         if let Some(status) = filter.status {
             listed.push_str(" AND status = ?");

@@ -78,6 +78,19 @@ pub fn validate(
     check(settings, description, file, Some(text), true)
 }
 
+/// [`validate`] of the settings of the file at `file`, which is read again (for the line
+/// number) only when a setting does not fit: a submit that passes pays no second read.
+pub fn validate_file(
+    settings: &Settings,
+    description: &PluginDescription,
+    file: &Path,
+) -> Result<(), Box<SettingError>> {
+    check(settings, description, file, None, true).or_else(|_| {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        check(settings, description, file, Some(&text), true)
+    })
+}
+
 /// [`validate`] for the settings a user gives at attach, before the plugin completes them:
 /// those present must fit; required ones may still come from the plugin's defaults.
 pub fn validate_given(

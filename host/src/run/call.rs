@@ -89,12 +89,10 @@ pub fn check_settings(target: &ComputeTarget, plugin: &LoadedPlugin) -> Result<(
     if plugin.description.settings.is_empty() {
         return Ok(());
     }
-    let text = std::fs::read_to_string(&target.path).unwrap_or_default();
-    Ok(schema::validate(
+    Ok(schema::validate_file(
         &target.settings,
         &plugin.description,
         &target.path,
-        &text,
     )?)
 }
 

@@ -66,7 +66,7 @@ pub async fn runs(
 pub async fn run(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, UiError> {
     let (record, series) = state
         .read(move |store| {
-            let record = store.peek(&id)?;
+            let record = store.get(&id)?;
             let series = store.series(record.run_number)?;
             Ok((record, series))
         })
@@ -86,7 +86,7 @@ pub async fn metrics(
     let state2 = Arc::clone(&state);
     let (record, series) = state
         .read(move |store| {
-            let record = store.peek(&id)?;
+            let record = store.get(&id)?;
             let names: Vec<String> = match params.name {
                 Some(name) => vec![name],
                 None => store.series_names(record.run_number)?,
@@ -125,7 +125,7 @@ pub async fn log(
 ) -> Result<Json<Value>, UiError> {
     let (record, chunk) = state
         .read(move |store| {
-            let record = store.peek(&id)?;
+            let record = store.get(&id)?;
             let path = store.run_dir(&record.run_id).join("output.log");
             let chunk = files::read_log(&path, params.offset.unwrap_or(0), LOG_CHUNK)
                 .map_err(|e| UiError::Internal(format!("reading the log of run {}: {e}", record.run_id)))?;
@@ -165,7 +165,7 @@ pub async fn artifact(State(state): State<Arc<AppState>>, Path((id, path)): Path
     let opened = state
         .read(move |store| {
             let record = store
-                .peek(&id)
+                .get(&id)
                 .map_err(|_| UiError::NotFound("no such artifact".into()))?;
             let run_dir = store.run_dir(&record.run_id);
             open_artifact(&record, &run_dir, &path)
@@ -268,7 +268,7 @@ pub async fn checked_assets(state: &Arc<AppState>) -> Result<Vec<Value>, UiError
                     continue;
                 };
                 let exists = store
-                    .peek(run)
+                    .get(run)
                     .ok()
                     .is_some_and(|record| open_artifact(&record, &store.run_dir(&record.run_id), artifact).is_ok());
                 link["exists"] = json!(exists);

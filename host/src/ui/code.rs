@@ -46,7 +46,7 @@ impl CodeParams {
 
 /// A run and its manifest.
 pub fn run_code(store: &HistoryStore, id: &str) -> Result<(RunRecord, Manifest), UiError> {
-    let record = store.peek(id)?;
+    let record = store.get(id)?;
     let manifest = code::manifest_of(store, &record)?;
     Ok((record, manifest))
 }

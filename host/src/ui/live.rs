@@ -91,7 +91,7 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, UiError> {
     let (run_number, log_path) = state
         .read(move |store| {
-            let record = store.peek(&id)?;
+            let record = store.get(&id)?;
             Ok((record.run_number, store.run_dir(&record.run_id).join("output.log")))
         })
         .await?;

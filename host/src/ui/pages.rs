@@ -527,7 +527,7 @@ pub async fn chart_fragment(
     };
     let loaded = state
         .read(move |store| {
-            let record = store.peek(&id)?;
+            let record = store.get(&id)?;
             let names = store.series_names(record.run_number)?;
             let index = names
                 .iter()

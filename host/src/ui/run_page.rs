@@ -39,7 +39,7 @@ struct RunView {
 async fn load(state: &Arc<AppState>, id: String, x: XAxis) -> Result<RunView, UiError> {
     let (record, names, artifacts, log_start, chunk, code) = state
         .read(move |store| {
-            let record = store.peek(&id)?;
+            let record = store.get(&id)?;
             let names = store.series_names(record.run_number)?;
             let run_dir = store.run_dir(&record.run_id);
             let artifacts: Vec<(String, Result<u64, String>)> = record
