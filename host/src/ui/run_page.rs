@@ -23,7 +23,9 @@ const LOG_ON_PAGE: u64 = 512 * 1024;
 
 struct RunView {
     record: RunRecord,
-    charts: Vec<Series>,
+    /// Each with its place among the run's series names: its colour, the same when the
+    /// page's script refreshes it (`chart_fragment`).
+    charts: Vec<(usize, Series)>,
     scalars: Vec<Series>,
     /// Each artifact and its size, or why it is not downloadable.
     artifacts: Vec<(String, Result<u64, String>)>,
@@ -72,9 +74,9 @@ async fn load(state: &Arc<AppState>, id: String, x: XAxis) -> Result<RunView, Ui
         state.read(move |store| state2.series_cache.load(store, &record, &name, x, Some(PLOT_COLUMNS)))
     });
     let (mut charts, mut scalars) = (Vec::new(), Vec::new());
-    for series in futures_util::future::try_join_all(reads).await? {
+    for (index, series) in futures_util::future::try_join_all(reads).await?.into_iter().enumerate() {
         if series.total > 1 && !series.points.is_empty() {
-            charts.push(series);
+            charts.push((index, series));
         } else {
             scalars.push(series);
         }
@@ -200,8 +202,8 @@ pub async fn run(
         .text("time")
         .close("a");
     html.raw("</span></div><div class=\"charts\" id=\"charts\">");
-    for (index, series) in view.charts.iter().enumerate() {
-        chart_card(&mut html, series, x, index);
+    for (index, series) in &view.charts {
+        chart_card(&mut html, series, x, *index);
     }
     html.raw("</div>");
     if view.charts.is_empty() {
